@@ -1,0 +1,105 @@
+"""msau-train: train MSAU-Net on a folder of colour photos."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+
+from msau.model.config import PRESETS
+from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, StepReport, TrainConfig, Trainer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig(data="", out="")
+    p = argparse.ArgumentParser(
+        prog="msau-train",
+        description="Train MSAU-Net for hint-based colorization on a folder of colour photos. Writes "
+        f"OUT/{LAST_CHECKPOINT} (for --resume), OUT/{BEST_CHECKPOINT} (best validation PSNR) and OUT/log.jsonl.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help="folder of training photos (JPEG/PNG, searched recursively)")
+    p.add_argument("--val", help="folder of validation photos (centre 256 crops, 0.5%% hints, fixed seed)")
+    p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
+    p.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS), help="model size")
+    p.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in total")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--crop", type=int, default=defaults.crop, help="training crop size (multiple of 16)")
+    p.add_argument("--early-crop", type=int, help="smaller crop for the first --early-steps steps (cheaper)")
+    p.add_argument("--early-steps", type=int, default=defaults.early_steps)
+    p.add_argument("--early-batch-size", type=int, help="batch size with --early-crop (default: --batch-size)")
+    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    p.add_argument("--beta1", type=float, default=defaults.beta1)
+    p.add_argument("--beta2", type=float, default=defaults.beta2)
+    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
+    p.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1")
+    p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every N steps")
+    p.add_argument("--save-every", type=int, default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
+    p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help=f"continue from OUT/{LAST_CHECKPOINT} if it exists")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        data=args.data, val=args.val, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+        crop=args.crop, early_crop=args.early_crop, early_steps=args.early_steps, early_batch_size=args.early_batch_size,
+        lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
+        val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
+        threads=args.threads,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a base dependency; guard for odd installs all the same
+        tqdm = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            trainer = Trainer(config, resume=args.resume)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"msau-train: error: {error}", file=sys.stderr)
+            return 2
+    for warning in caught:
+        print(f"msau-train: warning: {warning.message}", file=sys.stderr)
+    print(
+        f"msau-train: {len(trainer.images)} training images, {len(trainer.val_images)} validation images, "
+        f"preset {config.preset}, device {trainer.device}, starting at step {trainer.step}/{config.steps}",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=config.steps, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True) if tqdm else None
+
+    def on_step(report: StepReport) -> None:
+        postfix = {"loss": f"{report.loss:.4f}", "img/s": f"{report.images_per_second:.1f}", "crop": report.crop}
+        if report.best_psnr is not None:
+            postfix["best_psnr"] = f"{report.best_psnr:.2f}"
+        if bar is not None:
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+        if report.validation is not None:
+            message = (f"step {report.step}: val PSNR {report.validation.psnr:.2f} dB, "
+                       f"SSIM {report.validation.ssim:.4f} (best {report.best_psnr:.2f})")
+            (bar.write if bar is not None else print)(message)
+
+    try:
+        trainer.run(on_step)
+    except KeyboardInterrupt:
+        print(f"\nmsau-train: interrupted at step {trainer.step}; --resume continues from the last checkpoint", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"msau-train: done, {trainer.step} steps in {trainer.elapsed:.0f} s; checkpoints in {config.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Training data: an image folder, random rescale + crop + flip, sampled hints, encoded with the runtime's code."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from msau.runtime.color import rgb_to_lab
+from msau.runtime.contract import AB_SCALE
+from msau.runtime.encoding import encode, resize
+from msau.runtime.hints import Hints, sample_hints
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Image files under folder, recursively, sorted; ValueError if the folder is missing or holds none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of images")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
+    return paths
+
+
+def read_rgb8(path: Path) -> np.ndarray | None:
+    """RGB uint8 (H, W, 3) of an image file, EXIF orientation applied; None if it cannot be decoded."""
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_folder(folder: str | Path, max_side: int = 1024) -> list[np.ndarray]:
+    """All readable images of a folder as RGB uint8, shrunk so the longer side is at most max_side.
+
+    An unreadable file is skipped with a warning naming it; ValueError if none can be read.
+    """
+    images = []
+    for path in find_images(folder):
+        image = read_rgb8(path)
+        if image is None:
+            warnings.warn(f"{path}: cannot decode image, skipped", stacklevel=2)
+            continue
+        scale = max_side / max(image.shape[:2])
+        if scale < 1:
+            image = resize(image, round(image.shape[0] * scale), round(image.shape[1] * scale))
+        images.append(image)
+    if not images:
+        raise ValueError(f"{folder}: none of the images could be read")
+    return images
+
+
+@dataclass(frozen=True)
+class HintSampling:
+    """How training draws hints: mostly the published 0.5-1% single pixels, sometimes few or none."""
+
+    ratio_min: float = 0.005
+    ratio_max: float = 0.01
+    sparse_probability: float = 0.15  # log-uniform in [sparse_min, ratio_min)
+    sparse_min: float = 0.0002
+    none_probability: float = 0.05
+    grid_probability: float = 0.2
+
+    def draw(self, reference: np.ndarray, rng: np.random.Generator) -> Hints:
+        u = rng.random()
+        if u < self.none_probability:
+            return Hints.empty()
+        if u < self.none_probability + self.sparse_probability:
+            ratio = float(np.exp(rng.uniform(np.log(self.sparse_min), np.log(self.ratio_min))))
+        else:
+            ratio = float(rng.uniform(self.ratio_min, self.ratio_max))
+        return sample_hints(reference, ratio, rng, grid=bool(rng.random() < self.grid_probability))
+
+
+def random_crop(
+    image: np.ndarray, crop: int, short_side_range: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """A crop x crop uint8 patch of the image rescaled so its shorter side is U(short_side_range) pixels."""
+    height, width = image.shape[:2]
+    short = rng.uniform(*short_side_range)
+    scale = max(short, crop) / min(height, width)
+    # Cut the source window first, then resize only that: cheap for large photos.
+    window = min(int(np.ceil(crop / scale)), height, width)
+    top = int(rng.integers(0, height - window + 1))
+    left = int(rng.integers(0, width - window + 1))
+    patch = resize(image[top : top + window, left : left + window], crop, crop)
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    return np.ascontiguousarray(patch)
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The image rescaled so its shorter side is ``size``, then cut to size x size at the centre."""
+    height, width = image.shape[:2]
+    scale = size / min(height, width)
+    image = resize(image, max(size, round(height * scale)), max(size, round(width * scale)))
+    top = (image.shape[0] - size) // 2
+    left = (image.shape[1] - size) // 2
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def make_example(patch: np.ndarray, hints: Hints) -> tuple[np.ndarray, np.ndarray]:
+    """(contract input (4, h, w), target ab/AB_SCALE (2, h, w)) of an RGB uint8 patch and its hints."""
+    x, _ = encode(patch, hints, patch.shape[:2])
+    target = (rgb_to_lab(patch)[..., 1:] / AB_SCALE).transpose(2, 0, 1)
+    return x, np.ascontiguousarray(target, dtype=np.float32)
+
+
+class TrainingSampler:
+    """Draws random training batches from images held in memory; batch b of step s depends only on (seed, s)."""
+
+    def __init__(
+        self,
+        images: list[np.ndarray],
+        short_side_range: tuple[float, float] = (224.0, 512.0),
+        hints: HintSampling = HintSampling(),
+    ) -> None:
+        self.images = images
+        self.short_side_range = short_side_range
+        self.hints = hints
+
+    def batch(self, batch_size: int, crop: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs (B, 4, crop, crop), targets (B, 2, crop, crop)), float32."""
+        rng = np.random.default_rng([seed, step])
+        xs, ys = [], []
+        for _ in range(batch_size):
+            image = self.images[int(rng.integers(len(self.images)))]
+            patch = random_crop(image, crop, self.short_side_range, rng)
+            x, y = make_example(patch, self.hints.draw(patch, rng))
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys)

@@ -1,0 +1,43 @@
+"""Photo + hints -> network input, network output + photo -> colour image. Shared by training and serving."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from msau.runtime.color import image_lightness, lab_to_rgb_uint8
+from msau.runtime.contract import AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
+from msau.runtime.hints import Hints, rasterize
+
+
+def resize(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area-averaged when shrinking (no aliasing), bilinear when enlarging; (H, W) or (H, W, C)."""
+    if plane.shape[:2] == (height, width):
+        return plane
+    shrinking = height * width < plane.shape[0] * plane.shape[1]
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def encode_lightness(lightness: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> np.ndarray:
+    """Contract input (4, h, w) float32 from full-resolution L* (H, W) and hints in its pixels."""
+    check_size(*size)
+    x = np.empty((INPUT_CHANNELS, size[0], size[1]), np.float32)
+    x[0] = resize(lightness, size[0], size[1]) / L_SCALE
+    x[1:] = rasterize(hints if hints is not None else Hints.empty(), lightness.shape, size)
+    return x
+
+
+def encode(image: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(contract input (4, h, w), full-resolution L* (H, W)) of a gray/RGB/RGBA image and its hints."""
+    lightness = image_lightness(image)
+    return encode_lightness(lightness, hints, size), lightness
+
+
+def decode(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (H, W, 3): network output ab (2, h, w) upsampled to L*'s size and joined with it."""
+    height, width = lightness.shape
+    ab_full = resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), height, width) * AB_SCALE  # (H, W, 2)
+    lab = np.empty((height, width, 3), np.float32)
+    lab[..., 0] = lightness
+    lab[..., 1:] = ab_full
+    return lab_to_rgb_uint8(lab)

@@ -1,0 +1,232 @@
+"""Colour hints: the user's JSON and PNG formats, one validated Hints object, rasterisation, sampling.
+
+JSON: {"hints": [{"x": 120, "y": 45, "rgb": [200, 30, 40], "radius": 0}, ...]}, x and y in the input image's
+pixels (origin top-left); radius r (optional, default 0) colours a (2r+1)^2 patch.
+PNG: an RGBA image the size of the input; every pixel with alpha > 0 is a hint of that colour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from msau.runtime.color import rgb_to_lab
+from msau.runtime.contract import AB_SCALE
+
+HINT_SUFFIXES = (".json", ".png")
+
+
+class HintError(ValueError):
+    """A hint file or hint set that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Colour points in image pixels: xy (K, 2) as (x, y), rgb (K, 3) uint8, radius (K,) int."""
+
+    xy: np.ndarray
+    rgb: np.ndarray
+    radius: np.ndarray
+
+    @staticmethod
+    def empty() -> "Hints":
+        return Hints(np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint8), np.zeros((0,), np.int32))
+
+    def __len__(self) -> int:
+        return int(self.xy.shape[0])
+
+    def validate(self, height: int, width: int, source: str = "hints") -> None:
+        """Raise HintError naming ``source`` if any point lies outside an image of height x width."""
+        if len(self) == 0:
+            return
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise HintError(
+                f"{source}: hint {i} at (x={x[i]:g}, y={y[i]:g}) lies outside the {width}x{height} image "
+                f"({int(outside.sum())} of {len(self)} hints outside; x must be in 0..{width - 1}, y in 0..{height - 1})"
+            )
+
+    def to_json(self) -> dict:
+        """The JSON document of these hints (the user's format)."""
+        items = []
+        for (x, y), rgb, r in zip(self.xy.tolist(), self.rgb.tolist(), self.radius.tolist()):
+            item = {"x": int(round(x)) if float(x).is_integer() else x, "y": int(round(y)) if float(y).is_integer() else y, "rgb": rgb}
+            if r:
+                item["radius"] = r
+            items.append(item)
+        return {"hints": items}
+
+
+def _json_error(path: Path, message: str) -> HintError:
+    return HintError(f"{path}: {message}")
+
+
+def _parse_json_hint(path: Path, index: int, item: object) -> tuple[float, float, list[int], int]:
+    if not isinstance(item, dict):
+        raise _json_error(path, f"hint {index} must be an object with x, y and rgb, got {type(item).__name__}")
+    missing = [key for key in ("x", "y", "rgb") if key not in item]
+    if missing:
+        raise _json_error(path, f"hint {index} is missing {', '.join(repr(k) for k in missing)}")
+    x, y, rgb, radius = item["x"], item["y"], item["rgb"], item.get("radius", 0)
+    for name, value in (("x", x), ("y", y)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _json_error(path, f"hint {index}: {name} must be a number, got {value!r}")
+    if not (isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(c, int) and not isinstance(c, bool) for c in rgb)):
+        raise _json_error(path, f"hint {index}: rgb must be a list of three integers, got {rgb!r}")
+    if any(c < 0 or c > 255 for c in rgb):
+        raise _json_error(path, f"hint {index}: rgb {rgb} has a value outside 0-255")
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise _json_error(path, f"hint {index}: radius must be a non-negative integer, got {radius!r}")
+    return float(x), float(y), rgb, radius
+
+
+def load_json_hints(path: str | Path) -> Hints:
+    """Read a JSON hint file; HintError naming the file for bad JSON, missing keys or bad values."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise _json_error(path, f"cannot read hint file ({error.strerror or error})") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _json_error(path, f"not valid JSON ({error})") from error
+    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
+        raise _json_error(path, 'expected an object {"hints": [{"x": .., "y": .., "rgb": [r, g, b]}, ...]}')
+    parsed = [_parse_json_hint(path, i, item) for i, item in enumerate(document["hints"])]
+    if not parsed:
+        return Hints.empty()
+    return Hints(
+        xy=np.array([(x, y) for x, y, _, _ in parsed], np.float32),
+        rgb=np.array([rgb for _, _, rgb, _ in parsed], np.uint8),
+        radius=np.array([r for _, _, _, r in parsed], np.int32),
+    )
+
+
+def hints_from_rgba(rgba: np.ndarray) -> Hints:
+    """Hints from a painted RGBA array (H, W, 4): every pixel with alpha > 0; 16-bit values are scaled to 8."""
+    if rgba.dtype == np.uint16:
+        rgba = (rgba.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    ys, xs = np.nonzero(rgba[:, :, 3] > 0)
+    return Hints(
+        xy=np.stack([xs, ys], axis=1).astype(np.float32),
+        rgb=rgba[ys, xs, :3].astype(np.uint8),
+        radius=np.zeros(len(xs), np.int32),
+    )
+
+
+def load_png_hints(path: str | Path) -> Hints:
+    """Read a painted RGBA PNG hint file; HintError naming the file if it is unreadable or has no alpha."""
+    path = Path(path)
+    data = np.fromfile(path, np.uint8) if path.is_file() else None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    if image is None:
+        raise HintError(f"{path}: cannot read hint image (missing, empty or not a PNG)")
+    if image.ndim != 3 or image.shape[2] != 4:
+        raise HintError(f"{path}: a hint PNG needs an alpha channel (RGBA); paint hints on a transparent layer")
+    return hints_from_rgba(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA))
+
+
+def load_hints(path: str | Path, image_size: tuple[int, int] | None = None) -> Hints:
+    """Load a .json or .png hint file; with image_size (H, W), also check that it fits that image."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        hints = load_json_hints(path)
+    elif suffix == ".png":
+        hints = load_png_hints(path)
+        if image_size is not None:
+            png_size = _png_size(path)
+            if png_size != tuple(image_size):
+                raise HintError(
+                    f"{path}: hint PNG is {png_size[1]}x{png_size[0]} but the image is {image_size[1]}x{image_size[0]}; "
+                    "paint hints on a layer of the image's own size"
+                )
+    else:
+        raise HintError(f"{path}: unknown hint format {suffix!r}; use .json or .png")
+    if image_size is not None:
+        hints.validate(image_size[0], image_size[1], str(path))
+    return hints
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def rasterize(
+    hints: Hints, image_size: tuple[int, int], net_size: tuple[int, int]
+) -> np.ndarray:
+    """Hint channels (3, h, w) float32 at the network size: a/AB_SCALE, b/AB_SCALE, mask.
+
+    Coordinates (and radii) are scaled from image_size (H, W) to net_size (h, w). Several hints that land
+    on one network pixel are averaged in Lab.
+    """
+    out_h, out_w = net_size
+    channels = np.zeros((3, out_h, out_w), np.float32)
+    if len(hints) == 0:
+        return channels
+    in_h, in_w = image_size
+    sx, sy = out_w / in_w, out_h / in_h
+    ab = rgb_to_lab(hints.rgb)[:, 1:] / AB_SCALE  # (K, 2)
+    cx = np.clip(np.floor((hints.xy[:, 0] + 0.5) * sx).astype(np.int64), 0, out_w - 1)
+    cy = np.clip(np.floor((hints.xy[:, 1] + 0.5) * sy).astype(np.int64), 0, out_h - 1)
+    radius = np.round(hints.radius * min(sx, sy)).astype(np.int64)
+    if radius.any():
+        cx, cy, ab = _expand_patches(cx, cy, radius, ab, out_h, out_w)
+    flat = cy * out_w + cx
+    count = np.bincount(flat, minlength=out_h * out_w).astype(np.float32)
+    hit = count > 0
+    for c in range(2):
+        total = np.bincount(flat, weights=ab[:, c], minlength=out_h * out_w).astype(np.float32)
+        channels[c].reshape(-1)[hit] = total[hit] / count[hit]
+    channels[2].reshape(-1)[hit] = 1.0
+    return channels
+
+
+def _expand_patches(
+    cx: np.ndarray, cy: np.ndarray, radius: np.ndarray, ab: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, values = [], [], []
+    for x, y, r, v in zip(cx, cy, radius, ab):
+        gy, gx = np.mgrid[max(0, y - r) : min(height, y + r + 1), max(0, x - r) : min(width, x + r + 1)]
+        xs.append(gx.ravel())
+        ys.append(gy.ravel())
+        values.append(np.repeat(v[None], gx.size, axis=0))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(values)
+
+
+def sample_points(
+    height: int, width: int, ratio: float, rng: np.random.Generator, grid: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (ys, xs) of round(ratio * H * W) distinct random pixels, plus a 7x7 grid if asked."""
+    count = min(int(round(ratio * height * width)), height * width)
+    flat = rng.choice(height * width, size=count, replace=False) if count else np.zeros(0, np.int64)
+    ys, xs = np.divmod(flat, width)
+    if grid:
+        # The original project's fixed grid: 7 evenly spaced rows and columns, away from the borders.
+        gy = ((np.arange(7) + 0.5) * height / 7).astype(np.int64)
+        gx = ((np.arange(7) + 0.5) * width / 7).astype(np.int64)
+        grid_y, grid_x = np.meshgrid(gy, gx, indexing="ij")
+        ys = np.concatenate([ys, grid_y.ravel()])
+        xs = np.concatenate([xs, grid_x.ravel()])
+    return ys, xs
+
+
+def sample_hints(
+    reference: np.ndarray, ratio: float, seed: int | np.random.Generator | None = 0, grid: bool = False
+) -> Hints:
+    """Single-pixel hints taking their colours from an RGB reference (H, W, 3) uint8; seeded, reproducible."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if reference.dtype == np.uint16:
+        reference = (reference.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    ys, xs = sample_points(reference.shape[0], reference.shape[1], ratio, rng, grid)
+    return Hints(
+        xy=np.stack([xs, ys], axis=1).astype(np.float32),
+        rgb=reference[ys, xs, :3].astype(np.uint8),
+        radius=np.zeros(len(xs), np.int32),
+    )
