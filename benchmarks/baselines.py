@@ -1,0 +1,78 @@
+"""Classical baselines to put the network's figures in context (no network involved).
+
+- gray: the input's lightness with zero chroma.
+- levin: colorization by optimization (Levin, Lischinski, Weiss, SIGGRAPH 2004): each pixel's chroma is the
+  affinity-weighted mean of its 3x3 neighbours', hints fixed; one sparse linear solve per channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from msau.runtime.color import lab_to_rgb_uint8
+from msau.runtime.contract import AB_SCALE
+
+
+def gray_baseline(lightness: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (H, W, 3) of L* (H, W) with a* = b* = 0."""
+    lab = np.zeros(lightness.shape + (3,), np.float32)
+    lab[..., 0] = lightness
+    return lab_to_rgb_uint8(lab)
+
+
+def _affinity_matrix(intensity: np.ndarray):
+    """Row-normalised 3x3-neighbourhood affinities W (HW x HW, sparse) from an intensity image in [0, 1]."""
+    from scipy import sparse
+
+    height, width = intensity.shape
+    padded = np.pad(intensity, 1, mode="edge")
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    windows = np.stack([padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in offsets])  # (8, H, W)
+    with_centre = np.concatenate([windows, intensity[None]])
+    variance = np.maximum(with_centre.var(axis=0), 2e-6) * 2.0  # Levin's 2*sigma_r^2, floored for flat regions
+    weights = np.exp(-((windows - intensity[None]) ** 2) / variance[None])  # (8, H, W)
+    ys, xs = np.mgrid[0:height, 0:width]
+    rows, cols, values = [], [], []
+    for k, (dy, dx) in enumerate(offsets):
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+        rows.append((ys * width + xs)[inside])
+        cols.append((ny * width + nx)[inside])
+        values.append(weights[k][inside])
+    rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(height * width, height * width))
+    row_sums = np.asarray(matrix.sum(axis=1)).ravel()
+    return sparse.diags(1.0 / np.maximum(row_sums, 1e-12)) @ matrix
+
+
+def levin_colorize(lightness: np.ndarray, hint_channels: np.ndarray) -> np.ndarray:
+    """ab (2, H, W) in contract units (ab/AB_SCALE) propagated from hint channels (3, H, W) = a, b, mask.
+
+    Without any hint the result is gray (zero chroma).
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    height, width = lightness.shape
+    mask = hint_channels[2].ravel() > 0
+    if not mask.any():
+        return np.zeros((2, height, width), np.float32)
+    affinity = _affinity_matrix(lightness.astype(np.float64) / 100.0)
+    identity = sparse.identity(height * width, format="csr")
+    # Rows of hinted pixels become u_r = hint; the others u_r - sum_s w_rs u_s = 0.
+    free = sparse.diags((~mask).astype(np.float64))
+    system = (identity - free @ affinity).tocsc()
+    result = np.empty((2, height * width), np.float32)
+    for channel in range(2):
+        rhs = np.where(mask, hint_channels[channel].ravel(), 0.0)
+        result[channel] = spsolve(system, rhs)
+    return result.reshape(2, height, width)
+
+
+def levin_baseline(lightness: np.ndarray, hint_channels: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (H, W, 3) of Levin et al.'s propagation at the hints' resolution (same size as lightness)."""
+    ab = levin_colorize(lightness, hint_channels)
+    lab = np.empty(lightness.shape + (3,), np.float32)
+    lab[..., 0] = lightness
+    lab[..., 1:] = ab.transpose(1, 2, 0) * AB_SCALE
+    return lab_to_rgb_uint8(lab)
