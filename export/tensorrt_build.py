@@ -1,0 +1,345 @@
+"""ONNX -> TensorRT engine (a plain plan file that trtexec can load) + JSON sidecar, for TensorRT 10.x and 11.x.
+
+The network is strongly typed (the only mode on TensorRT 11, opt-in on 10): the precision is the ONNX graph's
+own, so an FP16 engine is built from the FP16 ONNX and no precision builder flag is set. One optimisation
+profile covers the batch and spatial ranges; the workspace is capped; the timing cache persists across builds.
+The engine is run on the verification set before it is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from msau.runtime.backends.base import BackendError, require
+from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_NAME, SIZE_MULTIPLE
+from msau.runtime.engine_sidecar import (
+    HARDWARE_COMPATIBILITY_LEVELS,
+    engine_key,
+    file_sha256,
+    make_sidecar,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
+
+EXTRA = "tensorrt"
+
+
+class GpuUnavailableError(BackendError):
+    """TensorRT is installed but no NVIDIA GPU (or no working driver) is visible."""
+
+
+class EngineBuildError(RuntimeError):
+    """TensorRT could not parse the ONNX graph or build an engine; the message lists every error."""
+
+
+@dataclass(frozen=True)
+class TensorRTTarget:
+    """The TensorRT version and GPU an engine is built for."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str  # "major.minor"
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    """One optimisation profile: batch (min, opt, max) and square side (min, opt, max) in pixels."""
+
+    batch: tuple[int, int, int]
+    size: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        for name, values in (("batch", self.batch), ("size", self.size)):
+            if len(values) != 3 or not values[0] <= values[1] <= values[2] or values[0] < 1:
+                raise ValueError(f"--{name} must be MIN,OPT,MAX with 1 <= MIN <= OPT <= MAX, got {values}")
+        if any(s % SIZE_MULTIPLE for s in self.size):
+            raise ValueError(f"--size values must be multiples of {SIZE_MULTIPLE}, got {self.size}")
+
+    def shapes(self) -> dict[str, list[int]]:
+        """{"min": [N, 4, H, W], "opt": ..., "max": ...} of the network input."""
+        return {
+            level: [self.batch[i], INPUT_CHANNELS, self.size[i], self.size[i]] for i, level in enumerate(("min", "opt", "max"))
+        }
+
+    def as_dict(self) -> dict:
+        return {"input": INPUT_NAME, **self.shapes()}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Builder settings that change the engine (and so its key)."""
+
+    workspace_mb: int = 4096
+    hardware_compatibility_level: str = "none"
+    builder_optimization_level: int | None = None  # TensorRT's default (3) when None
+    strongly_typed: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        if self.hardware_compatibility_level not in HARDWARE_COMPATIBILITY_LEVELS:
+            raise ValueError(
+                f"hardware compatibility level must be one of {', '.join(HARDWARE_COMPATIBILITY_LEVELS)}, "
+                f"got {self.hardware_compatibility_level!r}"
+            )
+        if self.workspace_mb < 1:
+            raise ValueError(f"--workspace must be a positive number of MB, got {self.workspace_mb}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    engine_path: Path
+    sidecar_path: Path
+    sidecar: dict
+    skipped: bool  # an engine with the same key was already there
+    seconds: float
+
+
+def _cudart():
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        cudart = require("cuda.cudart", EXTRA, "TensorRT")  # older cuda-python layout
+    return cudart
+
+
+def _check(result, what: str):
+    """cuda-python returns (error, *values); raise on an error, return the values."""
+    error, *values = result if isinstance(result, tuple) else (result,)
+    if getattr(error, "value", error) != 0:  # cudaError_t is an enum; cudaSuccess is 0
+        raise GpuUnavailableError(f"{what} failed: CUDA error {error!r}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def probe_tensorrt() -> TensorRTTarget:
+    """TensorRT's version and GPU 0's name and compute capability.
+
+    MissingDependencyError (naming msau[tensorrt]) without tensorrt or cuda-python; GpuUnavailableError
+    without an NVIDIA GPU and a working driver.
+    """
+    trt = require("tensorrt", EXTRA, "TensorRT")
+    cudart = _cudart()
+    try:
+        count = _check(cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
+        if count < 1:
+            raise GpuUnavailableError("no CUDA device")
+        prop = _check(cudart.cudaGetDeviceProperties(0), "cudaGetDeviceProperties")
+        name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
+        gpu = (name.rstrip("\x00").strip(), f"{prop.major}.{prop.minor}")
+    except Exception as error:  # without a driver, cuda-python raises as well as returning error codes
+        raise GpuUnavailableError(
+            f"building a TensorRT engine needs an NVIDIA GPU with a working driver, and none is visible ({error}); "
+            "build on the machine that will run the engine"
+        ) from error
+    return TensorRTTarget(str(trt.__version__), gpu[0], gpu[1])
+
+
+def _logger(trt):
+    """A tensorrt.ILogger that keeps warnings and errors in .messages (library code does not print)."""
+    kept = {trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR, trt.ILogger.Severity.WARNING}
+
+    class CapturingLogger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.messages: list[str] = []
+
+        def log(self, severity, msg) -> None:
+            if severity in kept:
+                self.messages.append(f"[{getattr(severity, 'name', severity)}] {msg}")
+
+    return CapturingLogger()
+
+
+def parser_errors(parser) -> list[str]:
+    """Every error the OnnxParser recorded, one line each, naming the node (index, name, op type)."""
+    lines = []
+    for index in range(parser.num_errors):
+        error = parser.get_error(index)
+        node = error.node()
+        name = error.node_name() if hasattr(error, "node_name") else ""
+        operator = error.node_operator() if hasattr(error, "node_operator") else ""
+        where = f"node {node}" + (f" {name}" if name else "") + (f" ({operator})" if operator else "") if node >= 0 else "graph"
+        lines.append(f"{where}: {error.desc()} [{error.code()}]")
+    return lines
+
+
+def _network_flags(trt) -> int:
+    # TensorRT 10 opts in with STRONGLY_TYPED; 11 is always strongly typed and still accepts (ignores) the flag.
+    # EXPLICIT_BATCH is deprecated on 10 and gone on 11: explicit batch is the only mode.
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if flag is not None else 0
+
+
+def _load_timing_cache(trt, config, path: Path | None):
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    # A cache from another TensorRT version or GPU is refused; start afresh rather than fail the build.
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        cache = config.create_timing_cache(b"")
+        config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache
+
+
+def _atomic_write(path: Path, data: bytes | memoryview) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_plan(
+    onnx_path: Path, profile: ShapeProfile, options: BuildOptions, timing_cache: Path | None = None
+) -> bytes:
+    """Parse the ONNX graph into a strongly typed network and build a serialized engine (plan bytes).
+
+    The timing cache at timing_cache is read if present and written back (atomically) after the build.
+    EngineBuildError listing every parser error by node, or the builder's error messages.
+    """
+    trt = require("tensorrt", EXTRA, "TensorRT")
+    logger = _logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(_network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = parser_errors(parser) or logger.messages or ["(the parser gave no details)"]
+        raise EngineBuildError(f"{onnx_path}: TensorRT {trt.__version__} cannot parse the graph:\n  " + "\n  ".join(errors))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+    if options.builder_optimization_level is not None:
+        config.builder_optimization_level = options.builder_optimization_level
+    if options.hardware_compatibility_level != "none":
+        level = getattr(trt.HardwareCompatibilityLevel, options.hardware_compatibility_level.upper(), None)
+        if level is None:
+            raise EngineBuildError(
+                f"TensorRT {trt.__version__} has no hardware compatibility level {options.hardware_compatibility_level!r}"
+            )
+        config.hardware_compatibility_level = level
+    shapes = profile.shapes()
+    trt_profile = builder.create_optimization_profile()
+    trt_profile.set_shape(INPUT_NAME, shapes["min"], shapes["opt"], shapes["max"])
+    config.add_optimization_profile(trt_profile)
+    cache = _load_timing_cache(trt, config, timing_cache)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        details = "\n  ".join(logger.messages[-20:]) or "(no messages)"
+        raise EngineBuildError(f"{onnx_path}: TensorRT {trt.__version__} built no engine:\n  {details}")
+    if timing_cache is not None:
+        _atomic_write(timing_cache, bytes(cache.serialize()))
+    return bytes(plan)
+
+
+def run_plan(plan: bytes, x: np.ndarray) -> np.ndarray:
+    """ab (N, 2, H, W) float32 of an engine (plan bytes) on contract inputs x (N, 4, H, W), on GPU 0."""
+    trt = require("tensorrt", EXTRA, "TensorRT")
+    cudart = _cudart()
+    logger = _logger(trt)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    if engine is None:
+        raise EngineBuildError("TensorRT cannot load the engine it built:\n  " + "\n  ".join(logger.messages))
+    context = engine.create_execution_context()
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    context.set_input_shape(INPUT_NAME, tuple(x.shape))
+    out = np.empty(tuple(context.get_tensor_shape(OUTPUT_NAME)), np.float32)
+    device_in = _check(cudart.cudaMalloc(x.nbytes), "cudaMalloc")
+    device_out = _check(cudart.cudaMalloc(out.nbytes), "cudaMalloc")
+    stream = _check(cudart.cudaStreamCreate(), "cudaStreamCreate")
+    try:
+        to_device, to_host = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        _check(cudart.cudaMemcpy(device_in, x.ctypes.data, x.nbytes, to_device), "cudaMemcpy")
+        context.set_tensor_address(INPUT_NAME, int(device_in))
+        context.set_tensor_address(OUTPUT_NAME, int(device_out))
+        if not context.execute_async_v3(int(stream)):
+            raise EngineBuildError("TensorRT failed to run the engine:\n  " + "\n  ".join(logger.messages))
+        _check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
+        _check(cudart.cudaMemcpy(out.ctypes.data, device_out, out.nbytes, to_host), "cudaMemcpy")
+    finally:
+        cudart.cudaStreamDestroy(stream)
+        cudart.cudaFree(device_in)
+        cudart.cudaFree(device_out)
+    return out
+
+
+def run_plan_batched(plan: bytes, x: np.ndarray, profile: ShapeProfile) -> np.ndarray:
+    """run_plan over x in batches the profile admits (the last one padded by repetition)."""
+    batch = max(profile.batch[0], min(profile.batch[2], 4))
+    outputs = []
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)]) if len(chunk) < batch else chunk
+        outputs.append(run_plan(plan, padded)[: len(chunk)])
+    return np.concatenate(outputs)
+
+
+def existing_engine(engine_path: Path, key: str) -> dict | None:
+    """The sidecar of an engine at engine_path built with this key and intact on disk, else None."""
+    if not engine_path.is_file() or not sidecar_path(engine_path).is_file():
+        return None
+    try:
+        sidecar = read_sidecar(engine_path)
+    except ValueError:
+        return None
+    if sidecar.get("key") != key or sidecar.get("engine_sha256") != file_sha256(engine_path):
+        return None
+    return sidecar
+
+
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    precision: str,
+    profile: ShapeProfile,
+    options: BuildOptions = BuildOptions(),
+    timing_cache: str | Path | None = None,
+    target: TensorRTTarget | None = None,
+    force: bool = False,
+    verify=None,
+    extra: dict | None = None,
+) -> BuildResult:
+    """Build (or reuse) the engine of onnx_path at engine_path with its sidecar.
+
+    An existing engine whose sidecar has the same key (ONNX sha256, TensorRT version, GPU, precision, profile,
+    options) is kept unless force. verify(plan: bytes) may raise to refuse the engine before it is written.
+    """
+    started = time.perf_counter()
+    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    target = target or probe_tensorrt()
+    onnx_sha256 = file_sha256(onnx_path)
+    fields = dict(
+        onnx_sha256=onnx_sha256,
+        tensorrt_version=target.tensorrt_version,
+        gpu_name=target.gpu_name,
+        compute_capability=target.compute_capability,
+        precision=precision,
+        profile=profile.as_dict(),
+        build_options=options.as_dict(),
+    )
+    key = engine_key(**fields)
+    if not force:
+        sidecar = existing_engine(engine_path, key)
+        if sidecar is not None:
+            return BuildResult(engine_path, sidecar_path(engine_path), sidecar, True, time.perf_counter() - started)
+    plan = build_plan(onnx_path, profile, options, Path(timing_cache) if timing_cache is not None else None)
+    if verify is not None:
+        verify(plan)
+    _atomic_write(engine_path, plan)
+    build_seconds = time.perf_counter() - started
+    sidecar = make_sidecar(
+        engine_path, **fields, extra={"onnx_file": onnx_path.name, "build_seconds": round(build_seconds, 2), **(extra or {})}
+    )
+    return BuildResult(engine_path, write_sidecar(engine_path, sidecar), sidecar, False, build_seconds)
