@@ -1,0 +1,146 @@
+"""ONNX Runtime: the CPU default everywhere, and CUDA / TensorRT execution providers with onnxruntime-gpu.
+
+Devices: ``cpu`` (default), ``cuda`` or ``cuda:N`` (CUDA execution provider), ``tensorrt`` or ``tensorrt:N``
+(TensorRT execution provider, FP16 on request, engine and timing caches kept in a folder so that only the
+first run pays for the build). fp16 on ``cpu``/``cuda`` runs an FP16 ONNX graph: the given file if it is one,
+a sibling ``<stem>-fp16.onnx`` / ``<stem>_fp16.onnx`` / ``<stem>.fp16.onnx`` if there is one, or else a
+conversion made in memory (needs onnxconverter-common, the ``export`` extra).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
+from msau.runtime.contract import INPUT_NAME, OUTPUT_NAME
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+FP16_MARKERS = ("-fp16", "_fp16", ".fp16")
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "msau" / "ort-tensorrt"
+
+
+def parse_device(device: str | None) -> tuple[str, int]:
+    """('cpu' | 'cuda' | 'tensorrt', device index) of a device string such as None, 'cpu', 'cuda:1'."""
+    kind, _, index = (device or "cpu").lower().partition(":")
+    if kind == "gpu":
+        kind = "cuda"
+    if kind not in PROVIDERS or (index and not index.isdigit()):
+        raise BackendError(f"the onnxruntime backend runs on cpu, cuda[:N] or tensorrt[:N], not {device!r}")
+    return kind, int(index or 0)
+
+
+def fp16_sibling(path: Path) -> Path | None:
+    """The FP16 ONNX file that goes with an FP32 one (``<stem>-fp16.onnx`` and variants), if present."""
+    if is_fp16_name(path):
+        return path
+    for marker in FP16_MARKERS:
+        candidate = path.with_name(f"{path.stem}{marker}{path.suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_fp16_name(path: Path) -> bool:
+    """True if the file name says it is an FP16 graph (``model-fp16.onnx``)."""
+    return any(path.stem.lower().endswith(marker) for marker in FP16_MARKERS)
+
+
+def convert_to_fp16(path: Path) -> bytes:
+    """An FP16 copy of an FP32 ONNX graph, float32 inputs and outputs kept, serialised in memory."""
+    onnx = require("onnx", "export", "onnxruntime (fp16)")
+    float16 = require("onnxconverter_common.float16", "export", "onnxruntime (fp16)")
+    import warnings
+
+    with warnings.catch_warnings():
+        # The converter warns for every weight below fp16's range; those are flushed to the smallest normal.
+        warnings.simplefilter("ignore", UserWarning)
+        model = float16.convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    return model.SerializeToString()
+
+
+def import_onnxruntime():
+    """The onnxruntime module, or MissingDependencyError saying how to get it back (it is a base dependency)."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise MissingDependencyError(
+            "the onnxruntime backend needs the 'onnxruntime' package, part of msau's base install: "
+            "pip install onnxruntime (or pip install 'msau[gpu]' for onnxruntime-gpu)"
+        ) from error
+    return onnxruntime
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime session on CPU, CUDA or the TensorRT execution provider.
+
+    Options: ``threads`` (intra-op threads, default: ONNX Runtime's choice), ``cache_dir`` (TensorRT EP
+    engine and timing caches, default ~/.cache/msau/ort-tensorrt).
+    """
+
+    name = "onnxruntime"
+    precisions = ("fp32", "fp16")
+    model_suffixes = (".onnx",)
+
+    def __init__(self, model_path, precision="fp32", device=None, threads: int | None = None,
+                 cache_dir: str | Path | None = None, **options) -> None:
+        super().__init__(model_path, precision, device, **options)
+        ort = import_onnxruntime()
+        kind, index = parse_device(device)
+        self.device = kind if kind == "cpu" else f"{kind}:{index}"
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"{self.model_path}: no such ONNX model")
+        wanted = PROVIDERS[kind]
+        if wanted not in ort.get_available_providers():
+            raise MissingDependencyError(
+                f"the onnxruntime backend on {kind} needs {wanted}, which this onnxruntime does not have "
+                f"(available: {', '.join(ort.get_available_providers())}): pip install 'msau[gpu]' "
+                "(onnxruntime-gpu) and uninstall the CPU-only onnxruntime"
+            )
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            session_options.intra_op_num_threads = int(threads)
+        providers = self._providers(kind, index, cache_dir)
+        self.session = ort.InferenceSession(self._model_source(kind), session_options, providers=providers)
+        if wanted not in self.session.get_providers():
+            # ONNX Runtime silently falls back to CPU when the CUDA/TensorRT libraries cannot be loaded.
+            raise BackendError(
+                f"onnxruntime could not start {wanted} (CUDA, cuDNN or TensorRT libraries missing or not matching "
+                "this onnxruntime-gpu build); see https://onnxruntime.ai/docs/execution-providers/ for the versions"
+            )
+        self._input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+
+    def _model_source(self, kind: str) -> str | bytes:
+        """The file (or in-memory graph) to load: FP32 as given, or an FP16 graph for fp16 on cpu/cuda."""
+        if self.precision != "fp16" or kind == "tensorrt":
+            return str(self.model_path)  # the TensorRT EP makes its own FP16 engine from the FP32 graph
+        sibling = fp16_sibling(self.model_path)
+        return str(sibling) if sibling is not None else convert_to_fp16(self.model_path)
+
+    def _providers(self, kind: str, index: int, cache_dir: str | Path | None) -> list:
+        cuda = ("CUDAExecutionProvider", {"device_id": index})
+        if kind == "cpu":
+            return ["CPUExecutionProvider"]
+        if kind == "cuda":
+            return [cuda, "CPUExecutionProvider"]
+        cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+        cache.mkdir(parents=True, exist_ok=True)
+        trt_options = {
+            "device_id": index,
+            "trt_fp16_enable": self.precision == "fp16",
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": str(cache),
+        }
+        return [("TensorrtExecutionProvider", trt_options), cuda, "CPUExecutionProvider"]
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=self._input_dtype)  # (N, 4, H, W)
+        (ab,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        return np.asarray(ab, dtype=np.float32)  # (N, 2, H, W)
+
+    def close(self) -> None:
+        self.session = None

@@ -1,0 +1,137 @@
+"""OpenVINO on the CPU: fp32, or bf16 inference precision where the CPU has it (AVX512-BF16 or AMX).
+
+The ONNX file (or an OpenVINO IR ``.xml``, given or found beside the ONNX) is read once; a compiled model is made per input shape the first
+time that shape is seen and kept (a few shapes, least recently used dropped), because static shapes run
+faster on the CPU plugin than dynamic ones and a batch run sees one or two shapes in all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError
+from msau.runtime.contract import OUTPUT_NAME
+
+# The CPU plugin's names for our precisions (INFERENCE_PRECISION_HINT).
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+DEFAULT_CACHED_SHAPES = 4
+
+
+def import_openvino():
+    """The openvino module, or MissingDependencyError saying how to get it back (it is a base dependency)."""
+    try:
+        import openvino
+    except ImportError as error:
+        raise MissingDependencyError(
+            "the openvino backend needs the 'openvino' package, part of msau's base install: pip install openvino"
+        ) from error
+    return openvino
+
+
+def bf16_supported(core=None, device: str = "CPU") -> bool:
+    """True if OpenVINO reports native bf16 on this device (OPTIMIZATION_CAPABILITIES lists BF16)."""
+    if core is None:
+        core = import_openvino().Core()
+    try:
+        return "BF16" in core.get_property(device, "OPTIMIZATION_CAPABILITIES")
+    except RuntimeError:  # an unknown device or a plugin that does not report capabilities
+        return False
+
+
+def ir_sibling(path: Path) -> Path | None:
+    """The OpenVINO IR (``<name>.xml`` with its ``.bin``) that msau-export wrote beside an ONNX file, if any."""
+    if path.suffix.lower() != ".onnx":
+        return None
+    xml = path.with_name(path.name.split(".")[0] + ".xml")
+    return xml if xml.is_file() and xml.with_suffix(".bin").is_file() else None
+
+
+class OpenVINOBackend(Backend):
+    """OpenVINO compiled model on the CPU (or another OpenVINO device name such as GPU).
+
+    Options: ``threads`` (INFERENCE_NUM_THREADS), ``streams`` (NUM_STREAMS), ``hint`` (PERFORMANCE_HINT,
+    default LATENCY: one request at a time, each as fast as possible), ``cached_shapes`` (compiled models kept).
+    """
+
+    name = "openvino"
+    precisions = ("fp32", "bf16")
+    model_suffixes = (".onnx", ".xml")
+
+    def __init__(self, model_path, precision="fp32", device=None, threads: int | None = None,
+                 streams: int | str | None = None, hint: str = "LATENCY",
+                 cached_shapes: int = DEFAULT_CACHED_SHAPES, **options) -> None:
+        super().__init__(model_path, precision, device, **options)
+        ov = import_openvino()
+        self.device = (device or "CPU").upper()
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"{self.model_path}: no such model file")
+        core = ov.Core()
+        if self.device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
+            raise BackendError(
+                f"OpenVINO has no device {self.device!r} here (available: {', '.join(core.available_devices)})"
+            )
+        if precision == "bf16" and not bf16_supported(core, self.device):
+            raise BackendError(
+                f"this {self.device} has no native bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lacks BF16); "
+                "use precision fp32"
+            )
+        if hint.upper() not in PERFORMANCE_HINTS:
+            raise BackendError(f"unknown OpenVINO performance hint {hint!r}; choose one of {', '.join(PERFORMANCE_HINTS)}")
+        self.config: dict[str, str] = {
+            # Set explicitly: on AMX/AVX512-BF16 CPUs OpenVINO would otherwise pick bf16 even for "fp32".
+            "INFERENCE_PRECISION_HINT": OV_PRECISION[precision],
+            "PERFORMANCE_HINT": hint.upper(),
+        }
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = str(int(threads))
+        if streams:
+            self.config["NUM_STREAMS"] = str(streams)
+        self._core = core
+        self._ov = ov
+        # msau-export writes <name>.xml beside the ONNX only where the IR measured better: use it when there.
+        self.source = ir_sibling(self.model_path) or self.model_path
+        self._model = core.read_model(str(self.source))
+        self._input = self._model.inputs[0].get_any_name()
+        names = [o.get_any_name() for o in self._model.outputs]
+        self._output = OUTPUT_NAME if OUTPUT_NAME in names else names[0]
+        self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._cached_shapes = max(1, int(cached_shapes))
+        self._lock = threading.Lock()
+
+    def _request(self, shape: tuple[int, ...]):
+        """The infer request of the model compiled for shape, compiling it the first time."""
+        request = self._requests.get(shape)
+        if request is not None:
+            self._requests.move_to_end(shape)
+            return request
+        self._model.reshape({self._input: self._ov.PartialShape(list(shape))})
+        compiled = self._core.compile_model(self._model, self.device, self.config)
+        request = compiled.create_infer_request()
+        self._requests[shape] = request
+        if len(self._requests) > self._cached_shapes:
+            self._requests.popitem(last=False)
+        return request
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)  # (N, 4, H, W)
+        with self._lock:  # one request per shape: concurrent callers take turns
+            request = self._request(tuple(int(s) for s in x.shape))
+            request.infer({self._input: x})
+            ab = request.get_tensor(self._output).data  # a view of the request's buffer
+            return np.array(ab, dtype=np.float32, copy=True)  # (N, 2, H, W)
+
+    def compiled_property(self, name: str) -> str:
+        """A property of the most recently compiled model (e.g. INFERENCE_PRECISION_HINT), for checks and reports."""
+        if not self._requests:
+            raise BackendError("nothing compiled yet: run infer once first")
+        request = next(reversed(self._requests.values()))
+        return str(request.get_compiled_model().get_property(name))
+
+    def close(self) -> None:
+        self._requests.clear()
+        self._model = None

@@ -1,0 +1,198 @@
+"""The Python API: ``Colorizer(model, backend, precision, device, size)(image, hints) -> RGB uint8``.
+
+The network runs on a square ``size`` x ``size`` copy of the photo's L* (and the hints, scaled the same way),
+whatever the photo's aspect ratio, so that photos of any sizes batch together; its ab is enlarged back to the
+photo's own size and joined with the photo's own full-resolution L*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+
+from msau.runtime.backends.base import PRECISIONS, Backend, BackendError, open_backend
+from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
+from msau.runtime.encoding import decode, encode
+from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints
+
+BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
+DEFAULT_UPSAMPLING = "bicubic"  # measured 2 dB above bilinear; see msau.runtime.encoding.UPSAMPLING
+
+# What a caller may pass as hints: nothing, a Hints object, a hint file, a JSON document or a painted RGBA array.
+HintsLike = Union[None, Hints, str, Path, dict, np.ndarray]
+
+
+@dataclass
+class Prepared:
+    """One photo ready for the network: contract input (4, size, size) and its full-resolution L* (H, W)."""
+
+    x: np.ndarray
+    lightness: np.ndarray
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """The image itself if it is (H, W) gray or (H, W, 1|3|4) uint8/uint16/float; ValueError saying what is wrong."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a numpy array image, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"expected an image of shape (H, W) or (H, W, 3), got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    return image
+
+
+def as_hints(hints: HintsLike, height: int, width: int) -> Hints:
+    """A validated Hints object for an image of height x width; HintError naming the source if a point is outside."""
+    if hints is None:
+        return Hints.empty()
+    if isinstance(hints, (str, Path)):
+        return load_hints(hints, (height, width))
+    if isinstance(hints, dict):
+        parsed = hints_from_document(hints)
+        parsed.validate(height, width, "hints")
+        return parsed
+    if isinstance(hints, np.ndarray):
+        if hints.ndim != 3 or hints.shape[2] != 4 or hints.shape[:2] != (height, width):
+            raise HintError(f"painted hints must be an RGBA array of shape ({height}, {width}, 4), got {hints.shape}")
+        return hints_from_rgba(hints)
+    if isinstance(hints, Hints):
+        hints.validate(height, width, "hints")
+        return hints
+    raise TypeError(f"hints must be None, Hints, a path, a JSON dict or an RGBA array, not {type(hints).__name__}")
+
+
+def hints_from_document(document: dict, source: str = "hints") -> Hints:
+    """Hints from a JSON document already in memory ({"hints": [{"x", "y", "rgb", "radius"?}, ...]})."""
+    # The file format's own item parser, so that a dict and a file are validated by the same rules.
+    from msau.runtime.hints import _parse_json_hint
+
+    items = document.get("hints") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise HintError(f'{source}: expected an object {{"hints": [{{"x": .., "y": .., "rgb": [r, g, b]}}, ...]}}')
+    parsed = [_parse_json_hint(Path(source), i, item) for i, item in enumerate(items)]
+    if not parsed:
+        return Hints.empty()
+    return Hints(
+        xy=np.array([(x, y) for x, y, _, _ in parsed], np.float32),
+        rgb=np.array([rgb for _, _, rgb, _ in parsed], np.uint8),
+        radius=np.array([r for _, _, _, r in parsed], np.int32),
+    )
+
+
+def resolve_model(model: str | Path | None, backend: str) -> Path:
+    """The model file for a backend: the shipped default for None (its .safetensors for torch)."""
+    from msau.runtime.models import shipped_model
+
+    if model is not None:
+        path = Path(model)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such model file")
+        return path
+    return shipped_model(".safetensors" if backend == "torch" else ".onnx")
+
+
+def _engine_for(path: Path, precision: str | None) -> tuple[Path, str]:
+    """The TensorRT engine for a model path (itself, or the one msau-export wrote beside it) and its precision."""
+    from msau.runtime.backends.auto import engine_precision
+    from msau.runtime.backends.tensorrt import find_engine
+
+    engine = find_engine(path, precision)
+    if engine is None:
+        raise FileNotFoundError(
+            f"{path}: no TensorRT engine{' for ' + precision if precision else ''} beside it; "
+            "build one on this machine with msau-export --engine"
+        )
+    return engine, precision or engine_precision(engine) or "fp32"
+
+
+class Colorizer:
+    """Colorizes photos with MSAU-Net on the chosen backend.
+
+    ``Colorizer(model=None, backend="auto", precision=None, device=None, size=256)``: model None is the
+    shipped model; backend one of auto, tensorrt, onnxruntime, openvino, torch; precision None takes the
+    backend's fastest accurate choice (bf16 for OpenVINO on CPUs that have it, the engine's own for TensorRT,
+    fp32 otherwise); size is the square network size (a multiple of 16). Extra keyword options go to the
+    backend (e.g. threads=4, streams=1 for OpenVINO). Use as a context manager or call close().
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        backend: str = "auto",
+        precision: str | None = None,
+        device: str | None = None,
+        size: int = DEFAULT_SIZE,
+        upsampling: str = DEFAULT_UPSAMPLING,
+        **options,
+    ) -> None:
+        if backend not in BACKEND_CHOICES:
+            raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+        if precision is not None and precision not in PRECISIONS:
+            raise BackendError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if size <= 0 or size % SIZE_MULTIPLE:
+            raise ValueError(f"size must be a positive multiple of {SIZE_MULTIPLE}, got {size}")
+        self.size = int(size)
+        self.upsampling = upsampling
+        path = resolve_model(model, backend)
+        if backend == "auto":
+            from msau.runtime.backends.auto import choose
+
+            choice = choose(path, precision, device)
+            backend, path, precision, device = choice.backend, choice.model_path, choice.precision, choice.device
+        elif backend == "tensorrt":
+            path, precision = _engine_for(path, precision)
+        self.backend: Backend = open_backend(backend, path, precision or "fp32", device, **options)
+
+    def describe(self) -> str:
+        """What runs: backend, precision, device and model file."""
+        return f"{self.backend.describe()} on {self.backend.model_path.name}, {self.size}x{self.size}"
+
+    def prepare(self, image: np.ndarray, hints: HintsLike = None) -> Prepared:
+        """Encode one photo and its hints for the network (CPU work, safe to run in threads)."""
+        image = check_image(image)
+        parsed = as_hints(hints, image.shape[0], image.shape[1])
+        x, lightness = encode(image, parsed, (self.size, self.size))
+        return Prepared(x, lightness)
+
+    def infer(self, prepared: Sequence[Prepared]) -> np.ndarray:
+        """ab (N, 2, size, size) for prepared photos, in one backend call."""
+        x = np.stack([p.x for p in prepared])  # (N, 4, size, size)
+        return self.backend.infer(x)
+
+    def finish(self, ab: np.ndarray, prepared: Prepared) -> np.ndarray:
+        """The colour photo (H, W, 3) uint8 from the network's ab (2, size, size) and the photo's own L*."""
+        return decode(ab, prepared.lightness, self.upsampling)
+
+    def __call__(self, image: np.ndarray, hints: HintsLike = None) -> np.ndarray:
+        """Colorize one photo (H, W) gray or (H, W, 3) RGB, uint8/uint16 -> (H, W, 3) uint8 RGB of the same size."""
+        prepared = self.prepare(image, hints)
+        return self.finish(self.infer([prepared])[0], prepared)
+
+    def batch(
+        self, images: Sequence[np.ndarray], hints_list: Iterable[HintsLike] | None = None, batch_size: int = 8
+    ) -> list[np.ndarray]:
+        """Colorize many photos (any sizes), batch_size per backend call; hints_list aligned with images or None."""
+        hints_list = list(hints_list) if hints_list is not None else [None] * len(images)
+        if len(hints_list) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(hints_list)} hint sets")
+        results: list[np.ndarray] = []
+        for start in range(0, len(images), max(1, int(batch_size))):
+            chunk = [self.prepare(im, h) for im, h in zip(images[start : start + batch_size], hints_list[start : start + batch_size])]
+            ab = self.infer(chunk)
+            results.extend(self.finish(a, p) for a, p in zip(ab, chunk))
+        return results
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
+
+    def __enter__(self) -> "Colorizer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,125 @@
+"""Reading photos of any kind and writing results atomically; errors name the file and the problem.
+
+Reading: EXIF orientation is applied; 8- and 16-bit, gray, gray+alpha, RGB and RGBA files are accepted and
+alpha is dropped. Writing: PNG or JPEG, encoded in memory, then a temporary file in the destination folder
+renamed over the destination, so that an interrupted run never leaves a half-written image behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# What a folder scan picks up; a file named explicitly is read whatever its suffix.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pnm")
+WRITE_FORMATS = {"png": ".png", "jpg": ".jpg"}
+DEFAULT_JPEG_QUALITY = 95
+
+# ANYDEPTH keeps 16 bits, ANYCOLOR keeps gray as gray; without IMREAD_UNCHANGED OpenCV applies EXIF orientation.
+_READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
+class ImageError(ValueError):
+    """An image that cannot be read or written; the message names the file and what is wrong."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The image at path as (H, W) gray or (H, W, 3) RGB, uint8 or uint16, EXIF orientation applied.
+
+    Raises ImageError naming the file if it is missing, unreadable, empty or not a decodable image.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image") from None
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read ({error.strerror or error})") from error
+    if data.size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    image = cv2.imdecode(data, _READ_FLAGS)
+    if image is None or image.size == 0:
+        raise ImageError(f"{path}: not a readable image (corrupt, truncated or an unsupported format)")
+    try:
+        return _normalise(image)
+    except ImageError as error:
+        raise ImageError(f"{path}: {error}") from None
+
+
+def _normalise(image: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR(A)/gray of any depth -> gray (H, W) or RGB (H, W, 3), uint8 or uint16."""
+    if image.dtype not in (np.uint8, np.uint16):
+        if not np.issubdtype(image.dtype, np.floating):
+            raise ImageError(f"unsupported pixel type {image.dtype}; use 8- or 16-bit images")
+        # Float files (TIFF, EXR) hold sRGB in [0, 1] by convention; 16 bits keep their precision.
+        image = (np.clip(np.nan_to_num(image), 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 2:  # gray + alpha
+        return np.ascontiguousarray(image[:, :, 0])
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    raise ImageError(f"unsupported image layout {image.shape}")
+
+
+def is_colour(image: np.ndarray) -> bool:
+    """True if an (H, W, 3) image has any pixel whose channels differ (a gray photo saved as RGB is not colour)."""
+    if image.ndim != 3:
+        return False
+    return bool(np.any(image[:, :, 0] != image[:, :, 1]) or np.any(image[:, :, 1] != image[:, :, 2]))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An 8-bit copy of a uint8/uint16 image (16-bit values rounded to the nearest 8-bit level)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    raise TypeError(f"expected a uint8 or uint16 image, got {image.dtype}")
+
+
+def encode_image(rgb: np.ndarray, suffix: str, jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+    """PNG or JPEG bytes of an RGB (H, W, 3) or gray (H, W) uint8/uint16 image."""
+    suffix = suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise ImageError(f"cannot write {suffix!r} images; use .png or .jpg")
+    if suffix != ".png":
+        rgb = to_uint8(rgb)  # JPEG is 8-bit only
+    pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if suffix != ".png" else []
+    ok, buffer = cv2.imencode(suffix, pixels, params)
+    if not ok:
+        raise ImageError(f"OpenCV could not encode a {rgb.shape} {rgb.dtype} image as {suffix}")
+    return buffer.tobytes()
+
+
+def write_image(path: str | Path, rgb: np.ndarray, jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> Path:
+    """Write an RGB or gray image as PNG/JPEG (by path's suffix) atomically: temp file in the folder, then rename."""
+    path = Path(path)
+    data = encode_image(rgb, path.suffix, jpeg_quality)
+    write_bytes_atomic(path, data)
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write data to path via a temporary file in the same folder and os.replace; no temp file survives."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an output image is an ordinary shared file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
