@@ -10,12 +10,18 @@ from msau.runtime.contract import AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
 from msau.runtime.hints import Hints, rasterize
 
 
-def resize(plane: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area-averaged when shrinking (no aliasing), bilinear when enlarging; (H, W) or (H, W, C)."""
+# How the network's ab is enlarged to the photo's size. Measured on the five validation photos (ab of the
+# photo area-reduced to 256x256, enlarged back, joined with the photo's L): bilinear 43.3 dB, bicubic 45.3 dB;
+# an L-guided filter (He et al.) scored lower (40.5 dB at best), as chroma is not locally linear in L.
+UPSAMPLING = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+
+
+def resize(plane: np.ndarray, height: int, width: int, upsampling: str = "bilinear") -> np.ndarray:
+    """Area-averaged when shrinking (no aliasing), bilinear (or bicubic) when enlarging; (H, W) or (H, W, C)."""
     if plane.shape[:2] == (height, width):
         return plane
     shrinking = height * width < plane.shape[0] * plane.shape[1]
-    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrinking else UPSAMPLING[upsampling])
 
 
 def encode_lightness(lightness: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> np.ndarray:
@@ -33,10 +39,10 @@ def encode(image: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> tup
     return encode_lightness(lightness, hints, size), lightness
 
 
-def decode(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear") -> np.ndarray:
     """sRGB uint8 (H, W, 3): network output ab (2, h, w) upsampled to L*'s size and joined with it."""
     height, width = lightness.shape
-    ab_full = resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), height, width) * AB_SCALE  # (H, W, 2)
+    ab_full = resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), height, width, upsampling) * AB_SCALE  # (H, W, 2)
     lab = np.empty((height, width, 3), np.float32)
     lab[..., 0] = lightness
     lab[..., 1:] = ab_full
