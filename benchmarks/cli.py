@@ -1,0 +1,462 @@
+"""msau-bench: latency, quality and comparison benchmarks of every backend and precision; tables on stdout,
+--json result documents, --plot PNG plots, --markdown results files (benchmarks/results/<date>-cpu.md)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from msau.benchmarks.configs import FAILED, OK, Config, plan_configs
+from msau.benchmarks.latency import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_BUDGET_S,
+    DEFAULT_MAX_RUNS,
+    DEFAULT_MIN_RUNS,
+    DEFAULT_TIME_LIMIT_S,
+    DEFAULT_WARMUP_S,
+    LatencySettings,
+)
+from msau.benchmarks.quality import DEFAULT_BATCH, DEFAULT_RATIOS, QualityError, load_photos
+from msau.runtime.backends.base import BACKENDS, PRECISIONS
+from msau.runtime.contract import DEFAULT_SIZE
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+DEFAULT_COMPARE_RATIO = 0.005
+EXAMPLES_SUBDIR = Path("examples") / "color"
+
+
+class UsageError(Exception):
+    """A problem with the command line or the environment (exit code 2); the message says what to do."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"a hint ratio is a fraction of pixels in 0..1 (or a percentage like 0.5%), got {text}"
+        )
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to measure")
+    group.add_argument(
+        "--model",
+        type=Path,
+        help="model file (.onnx, .safetensors, ...); each backend loads the "
+        "sibling with its own suffix (<stem>.onnx, <stem>.safetensors, <stem>-fp16.onnx, <stem>.engine). "
+        "Default: the shipped msau-tiny model",
+    )
+    group.add_argument(
+        "--backends",
+        nargs="+",
+        choices=list(BACKENDS),
+        metavar="NAME",
+        help=f"backends to measure (default: all of {', '.join(BACKENDS)}; unavailable ones are reported as skipped)",
+    )
+    group.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=list(PRECISIONS),
+        metavar="P",
+        help="precisions to measure (default: every precision each backend has that makes sense on "
+        "its device; naming one measures it anyway)",
+    )
+    group.add_argument(
+        "--device",
+        help="device for every backend (default: the GPU for torch and onnxruntime "
+        "where there is an NVIDIA GPU, else the CPU)",
+    )
+    group.add_argument("--threads", type=_positive_int, help="threads per backend (default: each library's choice)")
+    out = parser.add_argument_group("outputs")
+    out.add_argument("--json", type=Path, metavar="FILE", help="write the result document as JSON")
+    out.add_argument("--plot", type=Path, metavar="PNG", help="draw a PNG plot (needs matplotlib: msau[bench])")
+    out.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="write a markdown results file (a folder gets <date>-cpu.md / <date>-gpu.md in it)",
+    )
+
+
+def _add_timing(parser: argparse.ArgumentParser, batch_sizes: bool = True) -> None:
+    group = parser.add_argument_group("timing")
+    if batch_sizes:
+        group.add_argument(
+            "--batch-sizes",
+            nargs="+",
+            type=_positive_int,
+            default=list(DEFAULT_BATCH_SIZES),
+            metavar="N",
+            help="batch sizes (default: %(default)s)",
+        )
+    group.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="S",
+        help="seconds for the whole timing sweep, opening and warm-up included; measurements that do "
+        "not fit are reported as skipped (default: %(default)s)",
+    )
+    group.add_argument(
+        "--budget",
+        type=_seconds,
+        default=DEFAULT_BUDGET_S,
+        metavar="S",
+        help="timed seconds per measurement at most (default: %(default)s)",
+    )
+    group.add_argument(
+        "--warmup",
+        type=float,
+        default=DEFAULT_WARMUP_S,
+        metavar="S",
+        help="warm-up seconds per measurement, at least one run (default: %(default)s)",
+    )
+    group.add_argument(
+        "--min-runs",
+        type=_positive_int,
+        default=DEFAULT_MIN_RUNS,
+        metavar="N",
+        help="timed runs per measurement at least, time limit permitting (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-runs",
+        type=_positive_int,
+        default=DEFAULT_MAX_RUNS,
+        metavar="N",
+        help="timed runs per measurement at most (default: %(default)s)",
+    )
+    group.add_argument("--no-peaks", action="store_true", help="do not measure the matmul peaks (roofline)")
+
+
+def _add_quality(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("photos and hints")
+    group.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="folder of colour photos (default: the examples' colour photos, examples/color)",
+    )
+    group.add_argument("--max-images", type=_positive_int, metavar="N", help="use the first N photos (by name)")
+    group.add_argument("--grid", action="store_true", help="add the original project's fixed 7x7 grid of hints")
+    group.add_argument("--seed", type=int, default=0, help="hint sampling seed; photo i uses seed + i (default: 0)")
+    group.add_argument(
+        "--quality-batch",
+        type=_positive_int,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help="batch size for the quality runs (default: %(default)s)",
+    )
+    group.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of a few results")
+    group.add_argument(
+        "--sheet-images",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="photos on the contact sheet (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="msau-bench",
+        description="Benchmark MSAU-Net on every available backend and precision: latency (p50/p90/p99, "
+        "images/s, roofline), quality (PSNR/SSIM vs ground truth, parity vs torch fp32) and one comparison table.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    latency = commands.add_parser(
+        "latency",
+        help="latency and throughput per backend x precision x batch size",
+        description="Warm-up, then timed runs, per backend x precision x size x batch size, inside one overall time "
+        "limit; p50/p90/p99/mean per batch and per image, images/s, GFLOP/s against the measured matmul peak.",
+    )
+    _add_common(latency)
+    _add_timing(latency)
+    latency.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_positive_int,
+        default=[DEFAULT_SIZE],
+        metavar="PX",
+        help="square input sizes, multiples of 16 (default: %(default)s)",
+    )
+    latency.add_argument("--seed", type=int, default=0, help="seed of the random input (default: 0)")
+
+    quality = commands.add_parser(
+        "quality",
+        help="PSNR/SSIM vs ground truth per hint ratio, parity vs torch fp32",
+        description="Photos are scaled (shorter side = --size) and centre-cropped to --size; hints are sampled "
+        "from the ground truth with a fixed seed; PSNR/SSIM (skimage definitions) on sRGB uint8, per image, averaged.",
+    )
+    _add_common(quality)
+    _add_quality(quality)
+    quality.add_argument(
+        "--ratios",
+        nargs="+",
+        type=_ratio,
+        default=list(DEFAULT_RATIOS),
+        metavar="R",
+        help="hint ratios as fractions or percentages, e.g. 0.005 or 0.5%% (default: %(default)s)",
+    )
+    quality.add_argument("--size", type=_positive_int, default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+
+    compare = commands.add_parser(
+        "compare",
+        help="one table: status, size, PSNR/SSIM, ms/image at batch 1, images/s at the best batch",
+        description="Runs the latency and quality harnesses on the same configurations and joins them into one table.",
+    )
+    _add_common(compare)
+    _add_timing(compare)
+    _add_quality(compare)
+    compare.add_argument(
+        "--ratio",
+        type=_ratio,
+        default=DEFAULT_COMPARE_RATIO,
+        metavar="R",
+        help="hint ratio for the quality columns (default: %(default)s)",
+    )
+    compare.add_argument("--size", type=_positive_int, default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+
+    report = commands.add_parser("report", help="tables and a markdown results file from saved --json documents")
+    report.add_argument("documents", nargs="+", type=Path, metavar="JSON", help="documents written by --json")
+    report.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        required=True,
+        help="markdown file to write (a folder gets <date>-cpu.md / <date>-gpu.md in it)",
+    )
+    return parser
+
+
+def default_model() -> Path:
+    from msau.runtime.models import shipped_model
+
+    try:
+        return shipped_model(".onnx")
+    except FileNotFoundError as error:
+        raise UsageError(f"{error}; pass --model") from None
+
+
+def default_images() -> Path:
+    """examples/color under the current folder or the source checkout msau was installed from."""
+    import msau
+
+    candidates = [Path.cwd() / EXAMPLES_SUBDIR, Path(msau.__file__).resolve().parents[1] / EXAMPLES_SUBDIR]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise UsageError(
+        f"no --images given and no examples folder found (looked in {', '.join(map(str, candidates))}); "
+        "pass --images DIR with colour photos"
+    )
+
+
+def _configs(args: argparse.Namespace, model: Path) -> list[Config]:
+    from msau.benchmarks.hostinfo import has_nvidia_gpu
+
+    if not model.exists():
+        raise UsageError(f"{model}: no such model file; pass --model with an .onnx or .safetensors file")
+    options = {"threads": args.threads} if args.threads else {}
+    configs = plan_configs(model, args.backends, args.precisions, args.device, gpu=has_nvidia_gpu(), options=options)
+    if not configs:
+        raise UsageError("no backend has the precisions asked for; see --backends and --precisions")
+    return configs
+
+
+def _latency_settings(args: argparse.Namespace, sizes: Sequence[int]) -> LatencySettings:
+    try:
+        return LatencySettings(
+            batch_sizes=tuple(args.batch_sizes),
+            sizes=tuple(sizes),
+            time_limit_s=args.time_limit,
+            budget_s=args.budget,
+            warmup_s=args.warmup,
+            min_runs=args.min_runs,
+            max_runs=args.max_runs,
+            seed=getattr(args, "seed", 0),
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _photos(args: argparse.Namespace, size: int):
+    folder = args.images or default_images()
+    try:
+        photos, left_out = load_photos(folder, size, args.max_images)
+    except (QualityError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    return folder, photos, left_out
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_latency(args, command: str) -> dict:
+    from msau.benchmarks.runner import latency_document
+
+    model = args.model or default_model()
+    configs = _configs(args, model)
+    settings = _latency_settings(args, args.sizes)
+    return latency_document(model, configs, settings, command, peaks=not args.no_peaks, progress=_say)
+
+
+def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
+    from msau.benchmarks.runner import quality_document
+
+    model = args.model or default_model()
+    configs = _configs(args, model)
+    folder, photos, left_out = _photos(args, args.size)
+    for item in left_out:
+        _say(f"{folder / item['file']}: left out: {item['reason']}")
+    return quality_document(
+        model,
+        configs,
+        photos,
+        folder,
+        left_out,
+        ratios,
+        command,
+        seed=args.seed,
+        grid=args.grid,
+        batch_size=args.quality_batch,
+        sheet=args.sheet,
+        sheet_images=args.sheet_images,
+        progress=_say,
+    )
+
+
+def _run_compare(args, command: str) -> dict:
+    from msau.benchmarks.runner import compare_document, latency_document, quality_document
+
+    model = args.model or default_model()
+    configs = _configs(args, model)
+    settings = _latency_settings(args, [args.size])
+    folder, photos, left_out = _photos(args, args.size)  # fail on a bad folder before the long timing sweep
+    latency = latency_document(model, configs, settings, command, peaks=not args.no_peaks, progress=_say)
+    fresh = _configs(args, model)  # statuses are per harness: a latency skip does not carry over
+    quality = quality_document(
+        model,
+        fresh,
+        photos,
+        folder,
+        left_out,
+        [args.ratio],
+        command,
+        seed=args.seed,
+        grid=args.grid,
+        batch_size=args.quality_batch,
+        sheet=args.sheet,
+        sheet_images=args.sheet_images,
+        progress=_say,
+    )
+    return compare_document(latency, quality, args.ratio, command)
+
+
+def _statuses(document: dict) -> list[str]:
+    docs = [document] + [document[k] for k in ("latency", "quality") if k in document]
+    statuses = [r["status"] for d in docs for r in d.get("results", [])]
+    statuses += [b["status"] for d in docs for r in d.get("results", []) for b in r.get("batches", [])]
+    return statuses
+
+
+def _markdown_path(target: Path, document: dict) -> Path:
+    from msau.benchmarks.report import results_filename
+
+    return target / results_filename(document) if target.is_dir() else target
+
+
+def _plot(kind: str, document: dict, path: Path) -> None:
+    from msau.benchmarks import plots
+
+    {"latency": plots.plot_latency, "quality": plots.plot_quality, "compare": plots.plot_compare}[kind](document, path)
+
+
+def _write_outputs(args, document: dict) -> bool:
+    """Write --json, --markdown and --plot; False if one could not be made (the others still are)."""
+    from msau.benchmarks.outputs import write_json, write_text_atomic
+    from msau.benchmarks.plots import PlotUnavailableError
+    from msau.benchmarks.report import render_markdown
+
+    ok = True
+    if args.json:
+        _say(f"wrote {write_json(args.json, document)}")
+    if args.markdown:
+        _say(f"wrote {write_text_atomic(_markdown_path(args.markdown, document), render_markdown([document]))}")
+    if args.plot:
+        try:
+            _plot(document["kind"], document, args.plot)
+            _say(f"wrote {args.plot}")
+        except PlotUnavailableError as error:
+            _say(f"msau-bench: no plot: {error}")
+            ok = False
+    if document.get("contact_sheet") or (document.get("quality") or {}).get("contact_sheet"):
+        _say(f"wrote {document.get('contact_sheet') or document['quality']['contact_sheet']}")
+    return ok
+
+
+def _report(args) -> int:
+    from msau.benchmarks.outputs import read_json, write_text_atomic
+    from msau.benchmarks.report import print_tables, render_markdown
+
+    try:
+        documents = [read_json(path) for path in args.documents]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    for document in documents:
+        print(print_tables(document) + "\n")
+    _say(f"wrote {write_text_atomic(_markdown_path(args.markdown, documents[0]), render_markdown(documents))}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of msau-bench; returns 0 (all ran or were skipped as unavailable), 1 (something failed or an
+    output could not be made) or 2 (usage or environment error, or nothing could run)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = "msau-bench " + shlex.join(argv)
+    from msau.benchmarks.report import print_tables
+
+    try:
+        if args.command == "report":
+            return _report(args)
+        if args.command == "latency":
+            document = _run_latency(args, command)
+        elif args.command == "quality":
+            document = _run_quality(args, command, args.ratios)
+        else:
+            document = _run_compare(args, command)
+    except UsageError as error:
+        _say(f"msau-bench: {error}")
+        return EXIT_USAGE
+    print(print_tables(document))
+    outputs_ok = _write_outputs(args, document)
+    statuses = _statuses(document)
+    if OK not in statuses:
+        _say("msau-bench: nothing could run here (every configuration was skipped or failed); see the reasons above")
+        return EXIT_USAGE
+    return EXIT_FAILURES if FAILED in statuses or not outputs_ok else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

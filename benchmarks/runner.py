@@ -1,0 +1,145 @@
+"""Whole benchmark runs as result documents (what --json writes and the tables and plots are drawn from):
+the harness results plus the host, the model, the settings, the exact command and the roofline figures."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msau
+from msau.benchmarks.compare import compare_rows
+from msau.benchmarks.configs import OK, Config, on_gpu, open_config
+from msau.benchmarks.contact_sheet import contact_sheet, write_contact_sheet
+from msau.benchmarks.hostinfo import host_facts, load_average
+from msau.benchmarks.latency import LatencySettings, run_latency, settings_dict
+from msau.benchmarks.quality import Photo, quality_settings, run_quality
+from msau.benchmarks.roofline import annotate, measure_peaks, model_gflops
+
+Progress = Callable[[str], None] | None
+
+
+def _header(kind: str, command: str) -> dict:
+    return {
+        "kind": kind,
+        "msau_version": msau.__version__,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def _host(load_at_start: list[float] | None) -> dict:
+    host = host_facts()  # taken at the end, when torch (if used) is imported and can report CUDA
+    host["load_average"] = load_at_start
+    return host
+
+
+def _model_info(model: Path, sizes: Sequence[int]) -> tuple[dict, dict[int, float | None]]:
+    counted = {size: model_gflops(model, size, size) for size in sizes}
+    gflops = {size: value for size, (value, _) in counted.items()}
+    source = next(iter(counted.values()))[1]
+    return {
+        "path": str(model),
+        "gflops_per_image": {str(s): g for s, g in gflops.items()},
+        "gflops_source": source,
+    }, gflops
+
+
+def latency_document(
+    model: Path,
+    configs: list[Config],
+    settings: LatencySettings,
+    command: str,
+    peaks: bool = True,
+    opener: Callable[[Config], object] = open_config,
+    clock: Callable[[], float] = time.perf_counter,
+    progress: Progress = None,
+) -> dict:
+    """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results)."""
+    load = load_average()
+    document = _header("latency", command)
+    start = clock()
+    results = run_latency(configs, settings, opener=opener, clock=clock, progress=progress)
+    for result, config in zip(results, configs):
+        result["on_gpu"] = on_gpu(config)
+    model_info, gflops = _model_info(model, settings.sizes)
+    wanted = {(("gpu" if r["on_gpu"] else "cpu"), r["precision"]) for r in results if r["status"] == OK}
+    measured_peaks = measure_peaks(wanted) if peaks else None
+    annotate(results, gflops, measured_peaks or {})
+    document.update(
+        host=_host(load),
+        model=model_info,
+        settings=settings_dict(settings),
+        peaks=measured_peaks,
+        results=results,
+        elapsed_s=clock() - start,
+    )
+    return document
+
+
+def quality_document(
+    model: Path,
+    configs: list[Config],
+    photos: Sequence[Photo],
+    folder: Path,
+    left_out: list[dict],
+    ratios: Sequence[float],
+    command: str,
+    seed: int = 0,
+    grid: bool = False,
+    batch_size: int = 8,
+    sheet: Path | None = None,
+    sheet_images: int = 3,
+    sheet_ratio: float | None = None,
+    opener: Callable[[Config], object] = open_config,
+    progress: Progress = None,
+) -> dict:
+    """Run the quality harness (and draw the contact sheet if asked) and return its document."""
+    load = load_average()
+    document = _header("quality", command)
+    size = photos[0].ground_truth.shape[0]
+    outcome = run_quality(
+        configs,
+        photos,
+        ratios,
+        seed,
+        grid,
+        batch_size,
+        opener,
+        keep_images=sheet_images if sheet else 0,
+        progress=progress,
+    )
+    for result, config in zip(outcome["results"], configs):
+        result["on_gpu"] = on_gpu(config)
+    sheet_written = None
+    if sheet is not None:
+        ratio = sheet_ratio if sheet_ratio is not None else (0.005 if 0.005 in ratios else max(ratios))
+        shown = photos[:sheet_images]
+        results = {key: images for key, images in outcome["samples"][ratio].items()}
+        image = contact_sheet([p.ground_truth for p in shown], outcome["hints"][ratio], results, ratio)
+        sheet_written = str(write_contact_sheet(sheet, image))
+    document.update(
+        host=_host(load),
+        model={"path": str(model)},
+        images={"folder": str(folder), "files": [p.name for p in photos], "left_out": left_out},
+        settings=quality_settings(size, ratios, seed, grid, batch_size),
+        reference=outcome["reference"],
+        results=outcome["results"],
+        contact_sheet=sheet_written,
+    )
+    return document
+
+
+def compare_document(latency: dict, quality: dict, ratio: float, command: str) -> dict:
+    """The comparison document built from a latency and a quality document of the same configurations."""
+    size = latency["settings"]["sizes"][0]
+    document = _header("compare", command)
+    rows = compare_rows(latency["results"], quality["results"], ratio, size, quality.get("reference"))
+    nested = {}
+    for name, doc in (("latency", latency), ("quality", quality)):
+        nested[name] = {k: v for k, v in doc.items() if k != "host"}
+    document.update(
+        host=latency["host"], model=latency["model"], settings={"ratio": ratio, "size": size}, rows=rows, **nested
+    )
+    return document
