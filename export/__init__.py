@@ -1,0 +1,1 @@
+"""msau.export: checkpoint -> ONNX, FP16 ONNX, TensorRT engine (+ sidecar), OpenVINO IR, each verified (msau-export)."""

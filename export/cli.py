@@ -40,55 +40,72 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Export an MSAU-Net checkpoint: ONNX (always; checked and compared with PyTorch), FP16 ONNX, a TensorRT "
             "engine with its JSON sidecar, and an OpenVINO IR where it helps. Each artifact is verified on photos "
-            "with hints before it is written; one that fails its gate is not written (exit 1)."
+            "with hints before it is written; one that fails its gate is not written (exit 1). Exit 2: bad options, "
+            "a missing checkpoint, or --engine without TensorRT or an NVIDIA GPU (then nothing is written)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--weights", type=Path, default=None,
-        help="checkpoint (.safetensors written by msau-train); default: the shipped model msau-tiny.safetensors",
+        "--weights", type=Path, default=None, metavar="CKPT",
+        help="checkpoint (.safetensors written by msau-train) (default: the shipped model msau-tiny.safetensors)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    parser.add_argument("--name", default=None, help="file stem of the artifacts; default: the checkpoint's stem")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder, created if missing (required)")
+    parser.add_argument(
+        "--name", default=None, metavar="STEM", help="file stem of the artifacts (default: the checkpoint's file stem)"
+    )
     parser.add_argument(
         "--fp16", action="store_true",
-        help="also write <name>.fp16.onnx (FP16 inside, float32 I/O, sensitive ops in FP32), gated against the FP32 "
-        "graph: output PSNR >= 45 dB and image PSNR within 0.05 dB; with --engine the engine is built from it",
+        help="also write STEM.fp16.onnx (FP16 inside, float32 I/O, sensitive ops kept in FP32), gated against the "
+        "FP32 graph: output PSNR >= 45 dB and image PSNR within 0.05 dB; with --engine, the engine is built from "
+        "it (default: off)",
     )
     parser.add_argument(
         "--engine", action="store_true",
-        help="also build a TensorRT engine <name>.<fp32|fp16>.engine + .json sidecar (needs msau[tensorrt] and an "
-        "NVIDIA GPU; build it on the machine that will run it); skipped when an identical build exists",
+        help="also build a TensorRT engine STEM.fp32.engine (STEM.fp16.engine with --fp16) and its .json sidecar; "
+        "needs msau[tensorrt] and an NVIDIA GPU: build on the machine that will run it. An identical existing "
+        "build (same ONNX, TensorRT, GPU and options) is kept (default: off)",
     )
     parser.add_argument(
         "--openvino", action="store_true",
-        help="measure OpenVINO from an IR vs from the ONNX (size, load time, latency at f32 and bf16) and write "
-        "<name>.xml/.bin only if the IR is smaller or loads faster without being slower or less accurate",
+        help="measure OpenVINO reading an IR vs reading the ONNX (size, load time, latency at f32 and bf16, "
+        "accuracy) and write STEM.xml/.bin only if the IR is smaller or loads faster without being slower or "
+        "less accurate (default: off)",
     )
-    parser.add_argument("--batch", type=_triple, default=DEFAULT_BATCH, help="engine profile batch sizes MIN,OPT,MAX")
     parser.add_argument(
-        "--size", type=_triple, default=DEFAULT_SIZE,
-        help="engine profile square image sides MIN,OPT,MAX (multiples of 16); verification runs at OPT",
+        "--batch", type=_triple, default=DEFAULT_BATCH, metavar="MIN,OPT,MAX",
+        help="TensorRT profile batch sizes (default: %(default)s)",
     )
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (at least {MIN_OPSET})")
-    parser.add_argument("--workspace", type=int, default=DEFAULT_WORKSPACE_MB, help="TensorRT workspace limit in MB")
     parser.add_argument(
-        "--timing-cache", type=Path, default=None,
-        help=f"TensorRT timing cache file, read and updated (speeds up rebuilds); default: OUT/{TIMING_CACHE_NAME}",
+        "--size", type=_triple, default=DEFAULT_SIZE, metavar="MIN,OPT,MAX",
+        help="TensorRT profile square image sides, multiples of 16; verification runs at OPT (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset, at least {MIN_OPSET} (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workspace", type=int, default=DEFAULT_WORKSPACE_MB, metavar="MB",
+        help="TensorRT workspace memory limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timing-cache", type=Path, default=None, metavar="PATH",
+        help=f"TensorRT timing cache, read and updated; makes rebuilds faster (default: DIR/{TIMING_CACHE_NAME})",
     )
     parser.add_argument(
         "--hardware-compatibility", choices=HARDWARE_COMPATIBILITY_LEVELS, default="none",
-        help="TensorRT hardware compatibility level: none = this GPU model only (fastest); ampere_plus = any GPU of "
-        "compute capability 8.0+",
+        help="TensorRT hardware compatibility: none = this GPU model only (fastest), same_compute_capability = "
+        "GPUs of this compute capability, ampere_plus = any GPU of compute capability 8.0+ (default: %(default)s)",
     )
     parser.add_argument(
-        "--images", type=Path, default=None,
-        help="folder of photos to verify on; default: the example photos of a source checkout, else generated images",
+        "--images", type=Path, default=None, metavar="DIR",
+        help="folder of photos to verify on, hints sampled from them (default: the example photos of a source "
+        "checkout, else generated smooth images)",
     )
-    parser.add_argument("--force", action="store_true", help="rebuild the engine even if an identical one exists")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild the engine even if an identical one exists (default: off)"
+    )
     parser.add_argument(
         "--no-verify", action="store_true",
-        help="write artifacts even when they fail their checks (the figures are still measured and reported)",
+        help="write artifacts even when they fail their checks; the figures are still measured and reported "
+        "(default: off)",
     )
     return parser
 

@@ -176,7 +176,7 @@ def parser_errors(parser) -> list[str]:
 def _network_flags(trt) -> int:
     # TensorRT 10 opts in with STRONGLY_TYPED; 11 is always strongly typed and still accepts (ignores) the flag.
     # EXPLICIT_BATCH is deprecated on 10 and gone on 11: explicit batch is the only mode.
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    flag = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
     return 1 << int(flag) if flag is not None else 0
 
 

@@ -96,9 +96,9 @@ def test_help_explains_every_option_with_its_default(capsys):
         ("--size", "(default: 256,256,512)"),
         ("--opset", "(default: 17)"),
         ("--workspace", "(default: 4096)"),
-        ("--timing-cache", "OUT/tensorrt.timing.cache"),
+        ("--timing-cache", "DIR/tensorrt.timing.cache"),
         ("--hardware-compatibility", "(default: none)"),
-        ("--images", "generated images"),
+        ("--images", "generated smooth images"),
     ]:
         assert option in text and default in text, option
     for flag in ("--out", "--fp16", "--engine", "--openvino", "--no-verify", "--force", "--name"):
