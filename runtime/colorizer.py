@@ -16,7 +16,7 @@ import numpy as np
 from msau.runtime.backends.base import PRECISIONS, Backend, BackendError, open_backend
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.encoding import decode, encode
-from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints
+from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints, parse_hints_document
 
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
 DEFAULT_UPSAMPLING = "bicubic"  # measured 2 dB above bilinear; see msau.runtime.encoding.UPSAMPLING
@@ -53,7 +53,7 @@ def as_hints(hints: HintsLike, height: int, width: int) -> Hints:
     if isinstance(hints, (str, Path)):
         return load_hints(hints, (height, width))
     if isinstance(hints, dict):
-        parsed = hints_from_document(hints)
+        parsed = parse_hints_document(hints)
         parsed.validate(height, width, "hints")
         return parsed
     if isinstance(hints, np.ndarray):
@@ -64,24 +64,6 @@ def as_hints(hints: HintsLike, height: int, width: int) -> Hints:
         hints.validate(height, width, "hints")
         return hints
     raise TypeError(f"hints must be None, Hints, a path, a JSON dict or an RGBA array, not {type(hints).__name__}")
-
-
-def hints_from_document(document: dict, source: str = "hints") -> Hints:
-    """Hints from a JSON document already in memory ({"hints": [{"x", "y", "rgb", "radius"?}, ...]})."""
-    # The file format's own item parser, so that a dict and a file are validated by the same rules.
-    from msau.runtime.hints import _parse_json_hint
-
-    items = document.get("hints") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        raise HintError(f'{source}: expected an object {{"hints": [{{"x": .., "y": .., "rgb": [r, g, b]}}, ...]}}')
-    parsed = [_parse_json_hint(Path(source), i, item) for i, item in enumerate(items)]
-    if not parsed:
-        return Hints.empty()
-    return Hints(
-        xy=np.array([(x, y) for x, y, _, _ in parsed], np.float32),
-        rgb=np.array([rgb for _, _, rgb, _ in parsed], np.uint8),
-        radius=np.array([r for _, _, _, r in parsed], np.int32),
-    )
 
 
 def resolve_model(model: str | Path | None, backend: str) -> Path:

@@ -86,15 +86,9 @@ def _parse_json_hint(path: Path, index: int, item: object) -> tuple[float, float
     return float(x), float(y), rgb, radius
 
 
-def load_json_hints(path: str | Path) -> Hints:
-    """Read a JSON hint file; HintError naming the file for bad JSON, missing keys or bad values."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise _json_error(path, f"cannot read hint file ({error.strerror or error})") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _json_error(path, f"not valid JSON ({error})") from error
+def parse_hints_document(document: object, source: str | Path = "hints") -> Hints:
+    """Hints from a JSON document already in memory; HintError naming ``source`` for a bad one."""
+    path = Path(source)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
         raise _json_error(path, 'expected an object {"hints": [{"x": .., "y": .., "rgb": [r, g, b]}, ...]}')
     parsed = [_parse_json_hint(path, i, item) for i, item in enumerate(document["hints"])]
@@ -105,6 +99,18 @@ def load_json_hints(path: str | Path) -> Hints:
         rgb=np.array([rgb for _, _, rgb, _ in parsed], np.uint8),
         radius=np.array([r for _, _, _, r in parsed], np.int32),
     )
+
+
+def load_json_hints(path: str | Path) -> Hints:
+    """Read a JSON hint file; HintError naming the file for bad JSON, missing keys or bad values."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise _json_error(path, f"cannot read hint file ({error.strerror or error})") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _json_error(path, f"not valid JSON ({error})") from error
+    return parse_hints_document(document, path)
 
 
 def hints_from_rgba(rgba: np.ndarray) -> Hints:

@@ -84,7 +84,7 @@ def test_hints_in_every_form_agree_and_matter(colorizer, tmp_path):
     image = photo(37, 53, seed=1)[..., 0]
     path = tmp_path / "h.json"
     path.write_text(json.dumps(HINT_DOC))
-    from msau.runtime.colorizer import hints_from_document
+    from msau.runtime.hints import parse_hints_document as hints_from_document
 
     as_object = hints_from_document(HINT_DOC)
     rgba = np.zeros((37, 53, 4), np.uint8)
