@@ -282,6 +282,7 @@ def build_engine_step(ctx: Context, onnx_path: Path, fp32_path: Path, precision:
     from msau.export import checks
     from msau.export.samples import image_psnr
     from msau.export.tensorrt_build import BuildOptions, EngineBuildError, ShapeProfile, build_engine, run_plan_batched
+    from msau.runtime.backends.base import BackendError
 
     args, report = ctx.args, ctx.report
     profile = ShapeProfile(tuple(args.batch), tuple(args.size))
@@ -314,7 +315,7 @@ def build_engine_step(ctx: Context, onnx_path: Path, fp32_path: Path, precision:
                 onnx_path, engine_path, precision, profile, options, timing_cache=timing_cache, target=target,
                 force=args.force, verify=verify, extra={"rebuild_command": _rebuild_command(args, weights)},
             )
-        except (EngineBuildError, checks.VerificationError) as error:
+        except (EngineBuildError, checks.VerificationError, BackendError) as error:  # BackendError: CUDA failures
             report.fail(str(error), no_verify=False)
             return None
         if result.skipped:

@@ -249,7 +249,8 @@ def run_plan(plan: bytes, x: np.ndarray) -> np.ndarray:
     trt = require("tensorrt", EXTRA, "TensorRT")
     cudart = _cudart()
     logger = _logger(trt)
-    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    runtime = trt.Runtime(logger)  # must outlive the engine
+    engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         raise EngineBuildError("TensorRT cannot load the engine it built:\n  " + "\n  ".join(logger.messages))
     context = engine.create_execution_context()
