@@ -31,7 +31,7 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-base
 
 demo: install
-	$(BIN)/msau-run examples -r -o out/examples --hints examples --side-by-side
+	$(BIN)/msau-run examples/gray -o out/examples --hints examples/hints --reference examples/color --side-by-side
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
