@@ -5,7 +5,8 @@ Rule for the photos (documented, deterministic): each colour photo is scaled so 
 `size` (area averaging when shrinking, bilinear when enlarging) and centre-cropped to size x size; that
 sRGB uint8 square is the ground truth. The network sees its L* and hints at the same size, so the
 measurement is of the model and backend at network size (as the published MSAU-Net figures are), through
-the runtime's own encode/decode (msau.runtime.encoding), not the full-resolution Colorizer path.
+the runtime's own encode/finish (msau.runtime.encoding, hint correction included as the Colorizer
+applies it), not the full-resolution Colorizer path.
 
 Hints: for photo i (0-based, files sorted by name) and ratio r,
 msau.runtime.hints.sample_hints(ground_truth_i, r, seed=seed + i, grid=grid): round(r * size^2) distinct
@@ -27,7 +28,7 @@ import numpy as np
 
 from msau.benchmarks.configs import FAILED, OK, Config, check_output, classify_open_error, open_config, run_error
 from msau.runtime.contract import AB_SCALE, DEFAULT_SIZE, check_size
-from msau.runtime.encoding import decode, encode, resize
+from msau.runtime.encoding import encode, finish, resize
 from msau.runtime.hints import Hints, sample_hints
 from msau.runtime.metrics import psnr, ssim
 
@@ -212,7 +213,7 @@ def run_quality(
             continue
         finally:
             backend.close()
-        rgb_sets = [[decode(ab, L) for ab, L in zip(out, s.lightness)] for out, s in zip(outputs, sets)]
+        rgb_sets = [[finish(ab, x, L) for ab, x, L in zip(out, s.x, s.lightness)] for out, s in zip(outputs, sets)]
         is_reference = reference_out is None and config.precision == "fp32"
         for s, out, rgb in zip(sets, outputs, rgb_sets):
             psnrs = [psnr(t, r) for t, r in zip(truth, rgb)]

@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", type=Path, help="folder of colour originals <stem>.* for --side-by-side")
     parser.add_argument("--threads", type=_positive, help="backend CPU threads (default: the backend's choice)")
     parser.add_argument("--workers", type=_positive, default=2, help="threads reading and writing images (default 2)")
+    parser.add_argument(
+        "--no-refine", action="store_true",
+        help="use the network's colours as they are (default: corrected towards the hints near each hint)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -95,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from msau.runtime.colorizer import Colorizer
 
-        colorizer = Colorizer(args.model, args.backend, args.precision, args.device, args.size, **options)
+        colorizer = Colorizer(
+            args.model, args.backend, args.precision, args.device, args.size, refine=not args.no_refine, **options
+        )
     except (BackendError, FileNotFoundError, ValueError, ImportError) as error:
         return _error(str(error))  # MissingDependencyError is a BackendError and names the extra
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from msau.runtime.backends.base import PRECISIONS, Backend, BackendError, open_backend
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
-from msau.runtime.encoding import decode, encode
+from msau.runtime.encoding import encode, finish
 from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints, parse_hints_document
 
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
@@ -98,7 +98,8 @@ class Colorizer:
     ``Colorizer(model=None, backend="auto", precision=None, device=None, size=256)``: model None is the
     shipped model; backend one of auto, tensorrt, onnxruntime, openvino, torch; precision None takes the
     backend's fastest accurate choice (bf16 for OpenVINO on CPUs that have it, the engine's own for TensorRT,
-    fp32 otherwise); size is the square network size (a multiple of 16). Extra keyword options go to the
+    fp32 otherwise); size is the square network size (a multiple of 16); refine corrects the network's colours
+    towards the hints near each hint (msau.runtime.refine; on by default). Extra keyword options go to the
     backend (e.g. threads=4, streams=1 for OpenVINO). Use as a context manager or call close().
     """
 
@@ -110,6 +111,7 @@ class Colorizer:
         device: str | None = None,
         size: int = DEFAULT_SIZE,
         upsampling: str = DEFAULT_UPSAMPLING,
+        refine: bool = True,
         **options,
     ) -> None:
         if backend not in BACKEND_CHOICES:
@@ -120,6 +122,7 @@ class Colorizer:
             raise ValueError(f"size must be a positive multiple of {SIZE_MULTIPLE}, got {size}")
         self.size = int(size)
         self.upsampling = upsampling
+        self.refine = refine
         path = resolve_model(model, backend)
         if backend == "auto":
             from msau.runtime.backends.auto import choose
@@ -148,7 +151,7 @@ class Colorizer:
 
     def finish(self, ab: np.ndarray, prepared: Prepared) -> np.ndarray:
         """The colour photo (H, W, 3) uint8 from the network's ab (2, size, size) and the photo's own L*."""
-        return decode(ab, prepared.lightness, self.upsampling)
+        return finish(ab, prepared.x, prepared.lightness, self.upsampling, self.refine)
 
     def __call__(self, image: np.ndarray, hints: HintsLike = None) -> np.ndarray:
         """Colorize one photo (H, W) gray or (H, W, 3) RGB, uint8/uint16 -> (H, W, 3) uint8 RGB of the same size."""

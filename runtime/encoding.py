@@ -8,6 +8,7 @@ import numpy as np
 from msau.runtime.color import image_lightness, lab_to_rgb_uint8
 from msau.runtime.contract import AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
 from msau.runtime.hints import Hints, rasterize
+from msau.runtime.refine import refine_with_hints
 
 
 # How the network's ab is enlarged to the photo's size. Measured on the five validation photos (ab of the
@@ -47,3 +48,11 @@ def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear") 
     lab[..., 0] = lightness
     lab[..., 1:] = ab_full
     return lab_to_rgb_uint8(lab)
+
+
+def finish(
+    ab: np.ndarray, x: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear", refine: bool = True
+) -> np.ndarray:
+    """The colour photo (H, W, 3) uint8 from the network's ab (2, h, w), the input x (4, h, w) it was given and
+    the photo's full-resolution L* (H, W): ab corrected towards the hints (unless refine is False), then decoded."""
+    return decode(refine_with_hints(ab, x) if refine else ab, lightness, upsampling)

@@ -13,26 +13,31 @@ import numpy as np
 
 from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_MASK
 
-# Below this much Gaussian mass of hints around a pixel the correction fades out.
-_CONFIDENCE = 1e-3
+# Where the Gaussian mass of hints around a pixel falls below this fraction of the image's hint density (the
+# mass a pixel would see if hints were spread evenly), the correction fades out: far from hints, trust the network.
+CONFIDENCE = 0.1
+SPREAD = 0.5  # sigma as a fraction of the mean spacing between hints
 
 
-def hint_sigma(mask: np.ndarray) -> float:
-    """Half the mean spacing between hinted pixels of a (h, w) mask, in pixels (0 without hints)."""
+def hint_sigma(mask: np.ndarray, spread: float = SPREAD) -> float:
+    """spread x the mean spacing between hinted pixels of a (h, w) mask, in pixels (0 without hints)."""
     count = float(mask.sum())
-    return 0.0 if count == 0 else 0.5 * float(np.sqrt(mask.size / count))
+    return 0.0 if count == 0 else spread * float(np.sqrt(mask.size / count))
 
 
-def refine_with_hints(ab: np.ndarray, x: np.ndarray, strength: float = 1.0) -> np.ndarray:
+def refine_with_hints(
+    ab: np.ndarray, x: np.ndarray, strength: float = 1.0, spread: float = SPREAD, confidence: float = CONFIDENCE
+) -> np.ndarray:
     """ab (2, h, w) corrected towards the hints of the contract input x (4, h, w); unchanged without hints."""
     mask = np.ascontiguousarray(x[CHANNEL_MASK], dtype=np.float32)
-    sigma = hint_sigma(mask)
+    sigma = hint_sigma(mask, spread)
     if sigma == 0.0 or strength == 0.0:
         return ab
     kernel = 2 * int(np.ceil(3 * sigma)) + 1
     blur = lambda plane: cv2.GaussianBlur(plane, (kernel, kernel), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     mass = blur(mask)
-    weight = strength / (mass + _CONFIDENCE)  # normalisation x fade-out where hints are far
+    density = float(mask.mean())
+    weight = strength / (mass + confidence * density)  # normalisation x fade-out where hints are far
     refined = np.empty_like(ab)
     for out, hint_channel, predicted in zip(refined, (CHANNEL_A_HINT, CHANNEL_B_HINT), ab):
         residual = (x[hint_channel] - predicted) * mask
