@@ -393,7 +393,8 @@ def _plot(kind: str, document: dict, path: Path) -> None:
 
 def _write_outputs(args, document: dict) -> bool:
     """Write --json, --markdown and --plot; False if one could not be made (the others still are)."""
-    from msau.benchmarks.outputs import write_json, write_text_atomic
+    from msau.benchmarks.outputs import write_json
+    from msau.runtime.atomic import write_text_atomic
     from msau.benchmarks.plots import PlotUnavailableError
     from msau.benchmarks.report import render_markdown
 
@@ -415,7 +416,8 @@ def _write_outputs(args, document: dict) -> bool:
 
 
 def _report(args) -> int:
-    from msau.benchmarks.outputs import read_json, write_text_atomic
+    from msau.benchmarks.outputs import read_json
+    from msau.runtime.atomic import write_text_atomic
     from msau.benchmarks.report import print_tables, render_markdown
 
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from msau.benchmarks.outputs import write_bytes_atomic
+from msau.runtime.atomic import write_bytes_atomic
 from msau.runtime.color import image_lightness
 from msau.runtime.hints import Hints
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from msau.runtime.atomic import write_text_atomic
 
 NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
 
@@ -34,27 +34,6 @@ def read_float(value) -> float | None:
     if isinstance(value, str):
         return float(value)
     return float(value)
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write data to path through a temporary file in the same folder; no half-written file is ever seen."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write UTF-8 text atomically."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, document: dict) -> Path:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from msau.benchmarks.outputs import read_float, write_bytes_atomic
+from msau.benchmarks.outputs import read_float
+from msau.runtime.atomic import write_bytes_atomic
 
 DPI = 120
 

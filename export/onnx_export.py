@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import torch
 
 import msau
 from msau.model.network import MSAUNet
+from msau.runtime.atomic import atomic_path
 from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_NAME, metadata
 
 DEFAULT_OPSET = 17
@@ -39,15 +39,8 @@ def save_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
     """Write an ONNX model atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
     return path
 
 

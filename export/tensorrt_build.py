@@ -8,14 +8,13 @@ The engine is run on the verification set before it is written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.atomic import write_bytes_atomic
 from msau.runtime.backends.base import BackendError, require
 from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_NAME, SIZE_MULTIPLE
 from msau.runtime.engine_sidecar import (
@@ -190,19 +189,6 @@ def _load_timing_cache(trt, config, path: Path | None):
     return cache
 
 
-def _atomic_write(path: Path, data: bytes | memoryview) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_plan(
     onnx_path: Path, profile: ShapeProfile, options: BuildOptions, timing_cache: Path | None = None
 ) -> bytes:
@@ -240,7 +226,7 @@ def build_plan(
         details = "\n  ".join(logger.messages[-20:]) or "(no messages)"
         raise EngineBuildError(f"{onnx_path}: TensorRT {trt.__version__} built no engine:\n  {details}")
     if timing_cache is not None:
-        _atomic_write(timing_cache, bytes(cache.serialize()))
+        write_bytes_atomic(timing_cache, bytes(cache.serialize()))
     return bytes(plan)
 
 
@@ -338,7 +324,7 @@ def build_engine(
     plan = build_plan(onnx_path, profile, options, Path(timing_cache) if timing_cache is not None else None)
     if verify is not None:
         verify(plan)
-    _atomic_write(engine_path, plan)
+    write_bytes_atomic(engine_path, plan)
     build_seconds = time.perf_counter() - started
     sidecar = make_sidecar(
         engine_path, **fields, extra={"onnx_file": onnx_path.name, "build_seconds": round(build_seconds, 2), **(extra or {})}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,23 +11,11 @@ from safetensors.torch import save_file
 
 from msau.model.config import ModelConfig
 from msau.model.network import MSAUNet
+from msau.runtime.atomic import atomic_path
 
 CONFIG_KEY = "msau_model_config"
 INFO_KEY = "msau_training"
 OPTIMIZER_PREFIX = "optimizer/"
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary shared file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -51,7 +37,8 @@ def save_checkpoint(
     if optimizer is not None:
         tensors.update(_optimizer_tensors(optimizer))
     metadata = {CONFIG_KEY: model.config.to_json(), INFO_KEY: json.dumps(info or {}, sort_keys=True)}
-    _atomic_save(tensors, metadata, Path(path))
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def read_checkpoint_metadata(path: str | Path) -> tuple[ModelConfig, dict]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from msau.runtime.atomic import write_text_atomic
 from msau.runtime.contract import CONTRACT_VERSION, INPUT_NAME, OUTPUT_NAME
 
 SIDECAR_FORMAT = "msau-tensorrt-engine"
@@ -119,16 +118,7 @@ def write_sidecar(engine_path: str | Path, sidecar: dict) -> Path:
     missing = [key for key in REQUIRED_KEYS if key not in sidecar]
     if missing:
         raise ValueError(f"{path}: sidecar lacks {', '.join(missing)}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(sidecar, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -7,12 +7,12 @@ renamed over the destination, so that an interrupted run never leaves a half-wri
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from msau.runtime.atomic import write_bytes_atomic
 
 # What a folder scan picks up; a file named explicitly is read whatever its suffix.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pnm")
@@ -109,17 +109,3 @@ def write_image(path: str | Path, rgb: np.ndarray, jpeg_quality: int = DEFAULT_J
     data = encode_image(rgb, path.suffix, jpeg_quality)
     write_bytes_atomic(path, data)
     return path
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write data to path via a temporary file in the same folder and os.replace; no temp file survives."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an output image is an ordinary shared file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

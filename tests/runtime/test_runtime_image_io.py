@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from msau.runtime import image_io
+from msau.runtime import atomic
 from msau.runtime.image_io import ImageError, encode_image, is_colour, read_image, to_uint8, write_image
 
 
@@ -114,7 +114,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(image_io.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
         write_image(target, np.zeros((3, 3, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
