@@ -24,6 +24,9 @@ CHANNEL_L, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_MASK = 0, 1, 2, 3
 
 L_SCALE = 100.0
 AB_SCALE = 110.0
+# Every sRGB colour has |a*|, |b*| < 110 (a* in -86..98, b* in -108..95), so an output beyond +-1 is no colour
+# at all; the runtime clips there (a small network can overshoot at image borders).
+AB_LIMIT = 1.0
 
 SIZE_MULTIPLE = 16
 DEFAULT_SIZE = 256

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from msau.runtime.color import image_lightness, lab_to_rgb_uint8
-from msau.runtime.contract import AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
+from msau.runtime.contract import AB_LIMIT, AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
 from msau.runtime.hints import Hints, rasterize
 from msau.runtime.refine import refine_with_hints
 
@@ -41,8 +41,10 @@ def encode(image: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> tup
 
 
 def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear") -> np.ndarray:
-    """sRGB uint8 (H, W, 3): network output ab (2, h, w) upsampled to L*'s size and joined with it."""
+    """sRGB uint8 (H, W, 3): network output ab (2, h, w), clipped to +-AB_LIMIT, upsampled to L*'s size and
+    joined with it."""
     height, width = lightness.shape
+    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)
     ab_full = resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), height, width, upsampling) * AB_SCALE  # (H, W, 2)
     lab = np.empty((height, width, 3), np.float32)
     lab[..., 0] = lightness
@@ -55,4 +57,5 @@ def finish(
 ) -> np.ndarray:
     """The colour photo (H, W, 3) uint8 from the network's ab (2, h, w), the input x (4, h, w) it was given and
     the photo's full-resolution L* (H, W): ab corrected towards the hints (unless refine is False), then decoded."""
+    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)  # before the correction, so that an overshoot does not spread
     return decode(refine_with_hints(ab, x) if refine else ab, lightness, upsampling)

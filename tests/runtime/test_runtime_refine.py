@@ -61,3 +61,11 @@ def test_finish_applies_the_correction_only_when_asked():
     refined_error = np.abs(refined[ys, xs].astype(int) - photo[ys, xs]).mean()
     assert refined_error < plain_error / 2
     assert np.array_equal(finish(zero_ab, encode(photo, Hints.empty(), (64, 64))[0], lightness), plain)
+
+
+def test_finish_clips_an_overshooting_network_to_real_colours():
+    lightness = np.full((16, 16), 50.0, np.float32)
+    x = np.zeros((4, 16, 16), np.float32)
+    overshoot = np.full((2, 16, 16), 6.4, np.float32)  # ab/110 = 6.4: no sRGB colour is that far out
+    limit = np.ones((2, 16, 16), np.float32)
+    assert np.array_equal(finish(overshoot, x, lightness), finish(limit, x, lightness))
