@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help=f"continue from OUT/{LAST_CHECKPOINT} if it exists")
+    p.add_argument(
+        "--stop-at", type=int,
+        help="stop at this step (checkpoint written) without changing the --steps schedule; --resume goes on",
+    )
     return p
 
 
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             (bar.write if bar is not None else print)(message)
 
     try:
-        trainer.run(on_step)
+        trainer.run(on_step, stop_at=args.stop_at)
     except KeyboardInterrupt:
         print(f"\nmsau-train: interrupted at step {trainer.step}; --resume continues from the last checkpoint", file=sys.stderr)
         return 130

@@ -168,18 +168,20 @@ class Trainer:
         with open(self.out / LOG_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
-    def run(self, on_step: Callable[[StepReport], None] | None = None) -> Quality | None:
-        """Train until config.steps; returns the last validation figures (None without a val folder)."""
+    def run(self, on_step: Callable[[StepReport], None] | None = None, stop_at: int | None = None) -> Quality | None:
+        """Train until config.steps (or stop_at, leaving the schedule of config.steps as it is, with a checkpoint
+        to --resume from); returns the last validation figures (None without a val folder)."""
+        last = min(self.config.steps, stop_at) if stop_at else self.config.steps
         self.out.mkdir(parents=True, exist_ok=True)
         validation = None
-        while self.step < self.config.steps:
+        while self.step < last:
             started = time.perf_counter()
             loss, crop, batch_size = self.train_step()
             seconds = time.perf_counter() - started
             self.elapsed += seconds
             self.step += 1
             report = StepReport(self.step, self.config.steps, loss, self.config.lr_at(self.step - 1), crop, batch_size / seconds)
-            if self.step % self.config.val_every == 0 or self.step == self.config.steps:
+            if self.step % self.config.val_every == 0 or self.step == last:
                 validation = self.validate()
                 if validation is not None:
                     report.validation = validation
@@ -188,7 +190,7 @@ class Trainer:
                         save_checkpoint(self.out / BEST_CHECKPOINT, self.model, self.info(validation))
                 self._log({"step": self.step, "loss": loss, "elapsed": round(self.elapsed, 1),
                            **({"val_psnr": validation.psnr, "val_ssim": validation.ssim} if validation else {})})
-            if self.step % self.config.save_every == 0 or self.step == self.config.steps:
+            if self.step % self.config.save_every == 0 or self.step == last:
                 save_checkpoint(self.out / LAST_CHECKPOINT, self.model, self.info(validation), self.optimizer)
             report.best_psnr = self.best_psnr if math.isfinite(self.best_psnr) else None
             if on_step is not None:

@@ -181,6 +181,18 @@ def test_cli_trains_and_resumes(photo_folders: tuple[Path, Path], tmp_path: Path
     assert (out / BEST_CHECKPOINT).exists()
 
 
+def test_cli_stop_at_keeps_the_schedule_and_resumes(photo_folders: tuple[Path, Path], tmp_path: Path) -> None:
+    train, _ = photo_folders
+    out = tmp_path / "stopped"
+    common = ["--data", str(train), "--out", str(out), "--preset", smallest_preset(), "--batch-size", "2",
+              "--crop", "64", "--save-every", "100", "--val-every", "100", "--threads", "1", "--steps", "4"]
+    assert train_main(common + ["--stop-at", "2"]) == 0
+    _, info = read_checkpoint_metadata(out / LAST_CHECKPOINT)
+    assert info["step"] == 2 and info["train_config"]["steps"] == 4
+    assert train_main(common + ["--resume"]) == 0
+    assert read_checkpoint_metadata(out / LAST_CHECKPOINT)[1]["step"] == 4
+
+
 def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
     # The default path: bf16 autocast on CPU (fp16 + grad scaling on CUDA); the loss stays in float32.
     config = dataclasses.replace(smoke_config(tmp_path / "amp", steps=2), amp=True, val=None)
