@@ -209,14 +209,7 @@ def export_fp32(ctx: Context, model, data) -> Path | None:
             f"{result.nodes_written} nodes (onnxslim found nothing to remove)"
         )
         report.note(slim)
-    with report.step("checking: onnx.checker (full), I/O contract, TensorRT parser op support"):
-        exported = onnx.load(str(staged))
-        try:
-            checks.check_onnx(staged)
-            checks.check_contract(exported, staged.name)
-        except checks.VerificationError as error:
-            refused |= report.fail(str(error), args.no_verify)
-        refused |= report.check_tensorrt(exported, staged.name, args.engine, args.no_verify)
+    refused |= check_graph(ctx, onnx.load(str(staged)), staged)
     with report.step(f"parity with PyTorch on ONNX Runtime CPU ({data.source}, {len(data)} images)"):
         parity = checks.torch_parity(model, staged, data)
         report.note(parity.summary())
@@ -229,6 +222,21 @@ def export_fp32(ctx: Context, model, data) -> Path | None:
     report.note(f"wrote {final}")
     report.add(final, "fp32", f"max abs err {parity.max_abs_error:.1e} vs PyTorch", time.perf_counter() - started)
     return final
+
+
+def check_graph(ctx: Context, model, path: Path) -> bool:
+    """onnx.checker (full), the I/O contract and TensorRT op support of a staged graph; True if it is refused."""
+    from msau.export import checks
+
+    refused = False
+    with ctx.report.step("checking: onnx.checker (full), I/O contract, TensorRT parser op support"):
+        try:
+            checks.check_onnx(path)
+            checks.check_contract(model, path.name)
+        except checks.VerificationError as error:
+            refused |= ctx.report.fail(str(error), ctx.args.no_verify)
+        refused |= ctx.report.check_tensorrt(model, path.name, ctx.args.engine, ctx.args.no_verify)
+    return refused
 
 
 def export_fp16(ctx: Context, fp32_path: Path, data) -> Path | None:
@@ -248,13 +256,7 @@ def export_fp16(ctx: Context, fp32_path: Path, data) -> Path | None:
         fp16_model, conversion = convert_fp16(fp32_model)
         save_onnx(fp16_model, staged)
         report.note(conversion.summary())
-    with report.step("checking: onnx.checker (full), I/O contract, TensorRT parser op support"):
-        try:
-            checks.check_onnx(staged)
-            checks.check_contract(fp16_model, staged.name)
-        except checks.VerificationError as error:
-            refused |= report.fail(str(error), args.no_verify)
-        refused |= report.check_tensorrt(fp16_model, staged.name, args.engine, args.no_verify)
+    refused |= check_graph(ctx, fp16_model, staged)
     with report.step(f"FP16 gate: FP16 vs FP32 ONNX on ONNX Runtime CPU ({len(data)} images)"):
         gate = checks.fp16_gate(fp32_path, staged, data)
         report.note(gate.summary())
