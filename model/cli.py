@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--init", metavar="WEIGHTS",
+        help="fine-tune: start from this checkpoint's weights and model config (--preset is ignored), "
+        "with a fresh optimizer and learning-rate schedule",
+    )
     p.add_argument("--resume", action="store_true", help=f"continue from OUT/{LAST_CHECKPOINT} if it exists")
     p.add_argument(
         "--stop-at", type=int,
@@ -53,7 +58,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         crop=args.crop, early_crop=args.early_crop, early_steps=args.early_steps, early_batch_size=args.early_batch_size,
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
-        threads=args.threads,
+        threads=args.threads, init=args.init,
     )
 
 

@@ -54,6 +54,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CPU, fp16 autocast + grad scaling on CUDA
     threads: int | None = None
     max_side: int = 1024
+    init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
 
     def crop_at(self, step: int) -> tuple[int, int]:
         """(crop, batch size) used at a step."""
@@ -118,6 +119,8 @@ class Trainer:
             best = info.get("best_psnr")  # None when the run had no validation yet
             self.best_psnr = float(best) if best is not None else -math.inf
             self.elapsed = float(info.get("elapsed_seconds", 0.0))
+        elif config.init:
+            self.model, _ = load_checkpoint(config.init)
         else:
             overrides = {"widths": tuple(config.widths)} if config.widths else {}
             self.model = MSAUNet(get_config(config.preset, **overrides))

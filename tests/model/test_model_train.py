@@ -137,6 +137,20 @@ def test_resume_continues_from_the_saved_step(
         torch.testing.assert_close(resumed.model.state_dict()[name], tensor, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_init_fine_tunes_from_a_checkpoint(
+    trained_run: dict, smoke_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    source = trained_run["out"] / LAST_CHECKPOINT
+    config = dataclasses.replace(smoke_config(tmp_path / "tuned", steps=3), init=str(source), val_every=1000)
+    tuned = Trainer(config)
+    assert tuned.step == 0 and not tuned.optimizer.state_dict()["state"]  # fresh optimizer and schedule
+    for name, tensor in trained_run["trainer"].model.state_dict().items():
+        assert torch.equal(tuned.model.state_dict()[name], tensor), name
+    tuned.run()
+    _, info = read_checkpoint_metadata(tmp_path / "tuned" / LAST_CHECKPOINT)
+    assert info["step"] == 3 and info["train_config"]["init"] == str(source)
+
+
 def test_cli_empty_data_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "empty").mkdir()
     code = train_main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), "--steps", "1"])
