@@ -158,6 +158,10 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grid", action="store_true", help="add the original project's fixed 7x7 grid of hints")
     group.add_argument("--seed", type=int, default=0, help="hint sampling seed; photo i uses seed + i (default: 0)")
     group.add_argument(
+        "--no-refine", action="store_true",
+        help="score the network alone, without the runtime's edge-aware hint propagation (as msau-run --no-refine)",
+    )
+    group.add_argument(
         "--quality-batch",
         type=_positive_int,
         default=DEFAULT_BATCH,
@@ -338,6 +342,7 @@ def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
         command,
         seed=args.seed,
         grid=args.grid,
+        refine=not args.no_refine,
         batch_size=args.quality_batch,
         sheet=args.sheet,
         sheet_images=args.sheet_images,
@@ -364,6 +369,7 @@ def _run_compare(args, command: str) -> dict:
         command,
         seed=args.seed,
         grid=args.grid,
+        refine=not args.no_refine,
         batch_size=args.quality_batch,
         sheet=args.sheet,
         sheet_images=args.sheet_images,

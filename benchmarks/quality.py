@@ -179,8 +179,10 @@ def run_quality(
     reference: tuple[str, str] = REFERENCE,
     keep_images: int = 0,
     progress: Callable[[str], None] | None = None,
+    refine: bool = True,
 ) -> dict:
-    """Quality of every configuration that is not already skipped.
+    """Quality of every configuration that is not already skipped; refine=False scores the network without the
+    runtime's hint propagation (as msau-run --no-refine).
 
     Returns {"reference": "torch/fp32" (or the fp32 configuration used instead, or None), "results": one
     per configuration in the given order, "samples": {ratio: {key: [RGB uint8, ...]}} for the first
@@ -213,7 +215,9 @@ def run_quality(
             continue
         finally:
             backend.close()
-        rgb_sets = [[finish(ab, x, L) for ab, x, L in zip(out, s.x, s.lightness)] for out, s in zip(outputs, sets)]
+        rgb_sets = [
+            [finish(ab, x, L, refine=refine) for ab, x, L in zip(out, s.x, s.lightness)] for out, s in zip(outputs, sets)
+        ]
         is_reference = reference_out is None and config.precision == "fp32"
         for s, out, rgb in zip(sets, outputs, rgb_sets):
             psnrs = [psnr(t, r) for t, r in zip(truth, rgb)]
@@ -247,7 +251,9 @@ def run_quality(
     }
 
 
-def quality_settings(size: int, ratios: Sequence[float], seed: int, grid: bool, batch_size: int) -> dict:
+def quality_settings(
+    size: int, ratios: Sequence[float], seed: int, grid: bool, batch_size: int, refine: bool = True
+) -> dict:
     """The settings and the documented rules, as JSON fields."""
     return {
         "size": size,
@@ -255,6 +261,7 @@ def quality_settings(size: int, ratios: Sequence[float], seed: int, grid: bool, 
         "seed": seed,
         "grid": grid,
         "batch_size": batch_size,
+        "hint_propagation": refine,
         "preprocessing": PREPROCESSING.format(size=size),
         "hint_sampling": HINT_RULE,
         "metrics": "msau.runtime.metrics psnr/ssim (skimage definitions) on sRGB uint8, per image, averaged",

@@ -94,6 +94,7 @@ def quality_document(
     sheet_ratio: float | None = None,
     opener: Callable[[Config], object] = open_config,
     progress: Progress = None,
+    refine: bool = True,
 ) -> dict:
     """Run the quality harness (and draw the contact sheet if asked) and return its document."""
     load = load_average()
@@ -109,6 +110,7 @@ def quality_document(
         opener,
         keep_images=sheet_images if sheet else 0,
         progress=progress,
+        refine=refine,
     )
     for result, config in zip(outcome["results"], configs):
         result["on_gpu"] = on_gpu(config)
@@ -123,7 +125,7 @@ def quality_document(
         host=_host(load),
         model={"path": str(model)},
         images={"folder": str(folder), "files": [p.name for p in photos], "left_out": left_out},
-        settings=quality_settings(size, ratios, seed, grid, batch_size),
+        settings=quality_settings(size, ratios, seed, grid, batch_size, refine),
         reference=outcome["reference"],
         results=outcome["results"],
         contact_sheet=sheet_written,

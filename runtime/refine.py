@@ -1,9 +1,17 @@
-"""Hint-residual correction: make the network's colours agree with the user's hints near each hint.
+"""Edge-aware hint propagation with the network's colours as prior; runs after every backend alike.
 
-The network sees the hints but, being small, does not reproduce them exactly. The residual (hint ab minus
-predicted ab) at hinted pixels is spread to their neighbourhood by normalised Gaussian convolution and added
-back; far from any hint the prediction is left as it is. The spread follows the hint density: sigma is half
-the mean spacing between hints. Runs on the network-size ab, in numpy/OpenCV, for every backend alike.
+The small network sees the hints but under-uses them: it neither reproduces a hint exactly nor carries its colour
+across the whole region it belongs to. So, per ab channel, the runtime solves the weighted least-squares problem
+
+    min_u  sum_p d_p (u_p - t_p)^2  +  sum_{p~q} w_pq (u_p - u_q)^2
+
+on the network-size grid. Neighbours p~q (4-connected) are linked by w = exp(-(L*_p - L*_q)^2 / (2 EDGE_SIGMA^2)),
+so colour flows through regions of even lightness and stops at edges (the assumption of Levin et al. 2004). The data
+term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every pixel weakly towards the network's prediction
+(PRIOR_WEIGHT): where no hint reaches, the network decides. The weights were chosen on ../shared/data/val (MODEL.md).
+
+It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
+starts the finer one, so a fixed number of Jacobi-PCG iterations per level suffices. numpy and OpenCV only.
 """
 
 from __future__ import annotations
@@ -11,35 +19,112 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_MASK
+from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
 
-# Where the Gaussian mass of hints around a pixel falls below this fraction of the image's hint density (the
-# mass a pixel would see if hints were spread evenly), the correction fades out: far from hints, trust the network.
-CONFIDENCE = 0.1
-SPREAD = 0.5  # sigma as a fraction of the mean spacing between hints
-
-
-def hint_sigma(mask: np.ndarray, spread: float = SPREAD) -> float:
-    """spread x the mean spacing between hinted pixels of a (h, w) mask, in pixels (0 without hints)."""
-    count = float(mask.sum())
-    return 0.0 if count == 0 else spread * float(np.sqrt(mask.size / count))
+EDGE_SIGMA = 1.0  # L* units: neighbours this far apart in lightness are linked with weight exp(-1/2)
+HINT_WEIGHT = 400.0  # per hinted pixel, relative to a full-strength neighbour link
+PRIOR_WEIGHT = 4e-4  # per pixel, towards the network's ab; small, so hints carry far along even regions
+ITERATIONS = 25  # PCG iterations per level
+LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= 32
 
 
-def refine_with_hints(
-    ab: np.ndarray, x: np.ndarray, strength: float = 1.0, spread: float = SPREAD, confidence: float = CONFIDENCE
+def _edge_weights(lightness: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal (h, w-1) and vertical (h-1, w) neighbour links of an L* plane."""
+    scale = -0.5 / (sigma * sigma)
+    horizontal = np.exp(np.square(lightness[:, 1:] - lightness[:, :-1]) * scale)
+    vertical = np.exp(np.square(lightness[1:, :] - lightness[:-1, :]) * scale)
+    return horizontal.astype(np.float32), vertical.astype(np.float32)
+
+
+class _System:
+    """(diag(d) + graph Laplacian) on one grid; apply() multiplies a (c, h, w) stack of planes by it."""
+
+    def __init__(self, lightness: np.ndarray, data_weight: np.ndarray, sigma: float) -> None:
+        self.horizontal, self.vertical = _edge_weights(lightness, sigma)
+        self.data_weight = data_weight
+        diagonal = data_weight.copy()
+        diagonal[:, :-1] += self.horizontal
+        diagonal[:, 1:] += self.horizontal
+        diagonal[:-1, :] += self.vertical
+        diagonal[1:, :] += self.vertical
+        self.inverse_diagonal = 1.0 / diagonal  # Jacobi preconditioner
+
+    def apply(self, u: np.ndarray) -> np.ndarray:
+        out = self.data_weight * u
+        flow = self.horizontal * (u[:, :, 1:] - u[:, :, :-1])
+        out[:, :, :-1] -= flow
+        out[:, :, 1:] += flow
+        flow = self.vertical * (u[:, 1:, :] - u[:, :-1, :])
+        out[:, :-1, :] -= flow
+        out[:, 1:, :] += flow
+        return out
+
+    def solve(self, rhs: np.ndarray, start: np.ndarray, iterations: int) -> np.ndarray:
+        """Jacobi-preconditioned conjugate gradients from start, all planes at once."""
+        u = start.copy()
+        residual = rhs - self.apply(u)
+        z = self.inverse_diagonal * residual
+        direction = z.copy()
+        rz = np.einsum("chw,chw->c", residual, z)[:, None, None]
+        for _ in range(iterations):
+            product = self.apply(direction)
+            curvature = np.einsum("chw,chw->c", direction, product)[:, None, None]
+            step = rz / np.maximum(curvature, 1e-30)
+            u += step * direction
+            residual -= step * product
+            z = self.inverse_diagonal * residual
+            rz_next = np.einsum("chw,chw->c", residual, z)[:, None, None]
+            direction = z + (rz_next / np.maximum(rz, 1e-30)) * direction
+            rz = rz_next
+        return u
+
+
+def _half(plane: np.ndarray) -> np.ndarray:
+    height, width = plane.shape[-2:]
+    return cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+
+
+def propagate(
+    lightness: np.ndarray,
+    hint_ab: np.ndarray,
+    mask: np.ndarray,
+    prior: np.ndarray,
+    sigma: float = EDGE_SIGMA,
+    hint_weight: float = HINT_WEIGHT,
+    prior_weight: float = PRIOR_WEIGHT,
+    iterations: int = ITERATIONS,
+    levels: int = LEVELS,
 ) -> np.ndarray:
-    """ab (2, h, w) corrected towards the hints of the contract input x (4, h, w); unchanged without hints."""
+    """ab (2, h, w): the hints (2, h, w) where mask (h, w) in [0, 1] is set, spread along lightness (h, w, L*
+    units) and blended with prior (2, h, w). All float32."""
+    height, width = lightness.shape
+    if levels > 0 and min(height, width) >= 64 and height % 2 == 0 and width % 2 == 0:
+        coarse_mask = _half(mask)
+        # A coarse pixel's hint is the mean of the hints inside it; its mask the fraction hinted.
+        coarse_hints = np.stack([_half(plane * mask) for plane in hint_ab]) / np.maximum(coarse_mask, 1e-6)
+        coarse_prior = np.stack([_half(plane) for plane in prior])
+        coarse = propagate(
+            _half(lightness), coarse_hints, coarse_mask, coarse_prior, sigma, hint_weight, prior_weight,
+            iterations, levels - 1,
+        )
+        # Upsample the change to the prior, not the coarse colours: keeps the network's detail and, where no hint
+        # reaches, the prior itself (a region the coarse solve left alone starts converged).
+        start = prior + np.stack(
+            [cv2.resize(plane, (width, height), interpolation=cv2.INTER_NEAREST) for plane in coarse - coarse_prior]
+        )
+    else:
+        start = prior
+    data_weight = (prior_weight + hint_weight * mask).astype(np.float32)
+    rhs = prior_weight * prior + (hint_weight * mask) * hint_ab  # (2, h, w)
+    return _System(lightness, data_weight, sigma).solve(rhs.astype(np.float32), start.astype(np.float32), iterations)
+
+
+def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ab (2, h, w) of the network, propagated from the hints of its contract input x (4, h, w); the same array
+    when x has no hints."""
     mask = np.ascontiguousarray(x[CHANNEL_MASK], dtype=np.float32)
-    sigma = hint_sigma(mask, spread)
-    if sigma == 0.0 or strength == 0.0:
+    if not mask.any():
         return ab
-    kernel = 2 * int(np.ceil(3 * sigma)) + 1
-    blur = lambda plane: cv2.GaussianBlur(plane, (kernel, kernel), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    mass = blur(mask)
-    density = float(mask.mean())
-    weight = strength / (mass + confidence * density)  # normalisation x fade-out where hints are far
-    refined = np.empty_like(ab)
-    for out, hint_channel, predicted in zip(refined, (CHANNEL_A_HINT, CHANNEL_B_HINT), ab):
-        residual = (x[hint_channel] - predicted) * mask
-        out[...] = predicted + blur(np.ascontiguousarray(residual)) * weight
-    return refined
+    hints = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32)
+    lightness = np.ascontiguousarray(x[CHANNEL_L], dtype=np.float32) * L_SCALE
+    return propagate(lightness, hints, mask, np.asarray(ab, np.float32))

@@ -46,6 +46,7 @@ def test_a_backend_with_the_true_colours_scores_near_perfect(photos):
         batch_size=2,
         opener=lambda c: backends[c.backend],
         reference=("truth", "fp32"),
+        refine=False,  # the propagation assumes an imperfect network; a perfect one is best left alone
     )
     (result,) = outcome["results"]
     assert result["status"] == "ok"

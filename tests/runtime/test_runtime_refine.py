@@ -1,10 +1,10 @@
-"""Hint-residual correction: identity without hints, exact-ish at dense hints, local, for every backend alike."""
+"""Hint propagation: identity without hints, equal to a direct solve, stops at edges, keeps the network elsewhere."""
 
 import numpy as np
 
 from msau.runtime.encoding import encode, finish
 from msau.runtime.hints import Hints, sample_hints
-from msau.runtime.refine import hint_sigma, refine_with_hints
+from msau.runtime.refine import EDGE_SIGMA, HINT_WEIGHT, PRIOR_WEIGHT, propagate, refine_with_hints
 
 
 def _input_with_hints(ab_true: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -20,32 +20,80 @@ def test_without_hints_the_prediction_is_returned_unchanged():
     assert refine_with_hints(ab, x) is ab
 
 
-def test_sigma_is_half_the_mean_hint_spacing():
-    mask = np.zeros((64, 64), np.float32)
-    mask[::8, ::8] = 1  # 64 hints, one per 8x8 cell
-    assert hint_sigma(mask) == 4.0
-    assert hint_sigma(np.zeros((8, 8), np.float32)) == 0.0
+def _direct_solution(lightness: np.ndarray, hints: np.ndarray, mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """The same least-squares problem solved exactly with a sparse direct solver (reference for the fast one)."""
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    height, width = lightness.shape
+    index = np.arange(height * width).reshape(height, width)
+    links = [
+        (index[:, :-1], index[:, 1:], lightness[:, :-1] - lightness[:, 1:]),
+        (index[:-1, :], index[1:, :], lightness[:-1, :] - lightness[1:, :]),
+    ]
+    rows = np.concatenate([a.ravel() for a, _, _ in links])
+    cols = np.concatenate([b.ravel() for _, b, _ in links])
+    weights = np.concatenate([np.exp(-(d.astype(np.float64) ** 2) / (2 * EDGE_SIGMA**2)).ravel() for _, _, d in links])
+    adjacency = sparse.coo_matrix((weights, (rows, cols)), shape=(index.size,) * 2).tocsr()
+    adjacency = adjacency + adjacency.T
+    data = PRIOR_WEIGHT + HINT_WEIGHT * mask.ravel().astype(np.float64)
+    system = (sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel() + data) - adjacency).tocsc()
+    rhs = PRIOR_WEIGHT * prior.reshape(2, -1) + HINT_WEIGHT * mask.ravel() * hints.reshape(2, -1)
+    return np.stack([spsolve(system, channel) for channel in rhs]).reshape(prior.shape)
 
 
-def test_a_constant_error_is_removed_where_hints_are_dense():
+def _two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lightness with a dark left half and a light right half (noisy); 0.5 % of the pixels hinted, with a reddish
+    colour on the left and a bluish one on the right."""
+    rng = np.random.default_rng(1)
+    left = np.arange(size)[None, :] < size // 2
+    lightness = np.where(left, 30.0, 70.0) + rng.normal(0, 0.3, (size, size))
+    mask = (rng.random((size, size)) < 0.005).astype(np.float32)
+    colour = np.where(left[None], np.array([0.5, 0.2])[:, None, None], np.array([-0.3, -0.4])[:, None, None])
+    return lightness.astype(np.float32), (colour * mask).astype(np.float32), mask
+
+
+def test_the_fast_solver_matches_a_direct_sparse_solve():
+    lightness, hints, mask = _two_region_scene()
+    prior = np.random.default_rng(2).normal(0, 0.1, (2, 128, 128)).astype(np.float32)
+    exact = _direct_solution(lightness, hints, mask, prior)
+    converged = propagate(lightness, hints, mask, prior, iterations=200)
+    assert float(np.abs(converged - exact).max()) < 1e-3  # it solves the stated problem
+    # The default stops early (25 iterations a level): on val photos that scored as well as the exact solution.
+    # 0.015 in contract units is 1.7 CIE ab units.
+    fast = propagate(lightness, hints, mask, prior)
+    assert float(np.abs(fast - exact).mean()) < 0.015 and float(np.abs(fast - exact).max()) < 0.05
+
+
+def test_a_hint_colours_its_whole_region_and_stops_at_the_edge():
+    lightness, hints, mask = _two_region_scene()
+    refined = propagate(lightness, hints, mask, np.zeros((2, 128, 128), np.float32))  # a network that says gray
+    # The weak pull towards the network's gray keeps each region within 10 % of its hints' colour...
+    np.testing.assert_allclose(refined[:, :, :64].mean(axis=(1, 2)), (0.5, 0.2), atol=0.04)
+    np.testing.assert_allclose(refined[:, :, 64:].mean(axis=(1, 2)), (-0.3, -0.4), atol=0.04)
+    # ...and no colour crosses the edge, even right beside it.
+    assert refined[0, :, :64].min() > 0.35 and refined[0, :, 64:].max() < -0.2
+    hinted = mask > 0
+    np.testing.assert_allclose(refined[:, hinted], hints[:, hinted], atol=0.01)  # hints are reproduced
+
+
+def test_the_network_decides_where_no_hint_reaches():
+    lightness, hints, mask = _two_region_scene()
+    lightness[:, 96:] = 95.0  # a third region, cut off from both hints by an edge
+    mask[:, 96:] = 0
+    prior = np.full((2, 128, 128), 0.25, np.float32)
+    refined = propagate(lightness, hints, mask, prior)
+    np.testing.assert_allclose(refined[:, :, 100:], 0.25, atol=0.01)
+
+
+def test_the_correction_is_exact_where_hints_are_dense():
     ab_true = np.full((2, 64, 64), 0.3, np.float32)
     ab_true[1] = -0.2
     mask = np.zeros((64, 64), np.float32)
     mask[::4, ::4] = 1  # evenly spread hints, 1/16 of the pixels
     predicted = ab_true - 0.1  # the network is off by 0.1 everywhere
     refined = refine_with_hints(predicted, _input_with_hints(ab_true, mask))
-    # With evenly spread hints the confidence fade keeps 1 / (1 + 0.1) of the correction: 0.009 is left.
-    np.testing.assert_allclose(refined[:, 4:-4, 4:-4], ab_true[:, 4:-4, 4:-4] - 0.1 * (1 - 1 / 1.1), atol=2e-3)
-
-
-def test_far_from_every_hint_the_prediction_is_kept():
-    ab_true = np.zeros((2, 128, 128), np.float32)
-    mask = np.zeros((128, 128), np.float32)
-    mask[:4, :4] = 1  # hints in one corner only
-    predicted = ab_true + 0.2
-    refined = refine_with_hints(predicted, _input_with_hints(ab_true, mask))
-    assert abs(float(refined[0, 0, 0])) < 0.05  # corrected at the hints
-    np.testing.assert_allclose(refined[:, -1, -1], predicted[:, -1, -1], atol=1e-6)  # untouched far away
+    np.testing.assert_allclose(refined, ab_true, atol=2e-3)
 
 
 def test_finish_applies_the_correction_only_when_asked():
