@@ -32,7 +32,7 @@ def evaluate(
     """Mean PSNR/SSIM of the model over RGB uint8 references (each its own size, multiple of 16).
 
     Hints are sampled from each reference with seed (seed + index), so figures are reproducible. refine applies
-    the runtime's hint-residual correction (what msau-run and Colorizer do by default).
+    the runtime's edge-aware hint propagation (what msau-run and Colorizer do by default).
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print("| hints | grid | network PSNR (dB) | network SSIM | + hint correction PSNR (dB) | + hint correction SSIM |")
+    print("| hints | grid | network PSNR (dB) | network SSIM | + hint propagation PSNR (dB) | + hint propagation SSIM |")
     print("|---|---|---|---|---|---|")
     for ratio in (float(r) for r in args.ratios.split(",")):
         for grid in (False, True):

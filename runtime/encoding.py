@@ -56,6 +56,6 @@ def finish(
     ab: np.ndarray, x: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear", refine: bool = True
 ) -> np.ndarray:
     """The colour photo (H, W, 3) uint8 from the network's ab (2, h, w), the input x (4, h, w) it was given and
-    the photo's full-resolution L* (H, W): ab corrected towards the hints (unless refine is False), then decoded."""
-    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)  # before the correction, so that an overshoot does not spread
+    the photo's full-resolution L* (H, W): ab with the hints propagated into it (unless refine is False), then decoded."""
+    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)  # before the propagation, so that an overshoot does not spread
     return decode(refine_with_hints(ab, x) if refine else ab, lightness, upsampling)
