@@ -19,7 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", required=True, help="folder of training photos (JPEG/PNG, searched recursively)")
-    p.add_argument("--val", help="folder of validation photos (centre 256 crops, 0.5%% hints, fixed seed)")
+    p.add_argument(
+        "--val",
+        help="folder of validation photos: centre 256 crops, 0.5%% hints (seed 0), scored as msau-run delivers them",
+    )
     p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
     p.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS), help="model size")
     p.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in total")
@@ -33,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta2", type=float, default=defaults.beta2)
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
     p.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1")
+    p.add_argument(
+        "--hue-jitter", type=float, default=defaults.hue_jitter, metavar="P",
+        help="rotate the hues of this share of training patches at random (against learning colours by heart)",
+    )
     p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every N steps")
     p.add_argument("--save-every", type=int, default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
@@ -58,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         crop=args.crop, early_crop=args.early_crop, early_steps=args.early_steps, early_batch_size=args.early_batch_size,
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
-        threads=args.threads, init=args.init,
+        threads=args.threads, init=args.init, hue_jitter=args.hue_jitter,
     )
 
 

@@ -1,4 +1,5 @@
-"""Training data: an image folder, random rescale + crop + flip, sampled hints, encoded with the runtime's code."""
+"""Training data: an image folder, random rescale + crop + flip (+ hue rotation), sampled hints, encoded with the
+runtime's code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from msau.runtime.color import rgb_to_lab
+from msau.runtime.color import lab_to_rgb_uint8, rgb_to_lab
 from msau.runtime.contract import AB_SCALE
 from msau.runtime.encoding import encode, resize
 from msau.runtime.hints import Hints, sample_hints
@@ -94,6 +95,17 @@ def random_crop(
     return np.ascontiguousarray(patch)
 
 
+def rotate_hue(patch: np.ndarray, angle: float) -> np.ndarray:
+    """The RGB uint8 patch with its Lab chroma (a, b) rotated by angle radians: same lightness and saturation
+    (up to the sRGB gamut), other hues."""
+    lab = rgb_to_lab(patch)
+    cos, sin = np.cos(angle), np.sin(angle)
+    a, b = lab[..., 1].copy(), lab[..., 2].copy()
+    lab[..., 1] = cos * a - sin * b
+    lab[..., 2] = sin * a + cos * b
+    return lab_to_rgb_uint8(lab)
+
+
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The image rescaled so its shorter side is ``size``, then cut to size x size at the centre."""
     height, width = image.shape[:2]
@@ -119,10 +131,14 @@ class TrainingSampler:
         images: list[np.ndarray],
         short_side_range: tuple[float, float] = (224.0, 512.0),
         hints: HintSampling = HintSampling(),
+        hue_probability: float = 0.0,
     ) -> None:
+        """hue_probability: the share of patches whose hues are rotated at random, so that the network cannot
+        learn the training photos' colours by heart and must take them from the hints."""
         self.images = images
         self.short_side_range = short_side_range
         self.hints = hints
+        self.hue_probability = hue_probability
 
     def batch(self, batch_size: int, crop: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         """(inputs (B, 4, crop, crop), targets (B, 2, crop, crop)), float32."""
@@ -131,6 +147,9 @@ class TrainingSampler:
         for _ in range(batch_size):
             image = self.images[int(rng.integers(len(self.images)))]
             patch = random_crop(image, crop, self.short_side_range, rng)
+            # No draw at probability 0: batches stay those of runs made before the option existed.
+            if self.hue_probability and rng.random() < self.hue_probability:
+                patch = rotate_hue(patch, float(rng.uniform(-np.pi, np.pi)))
             x, y = make_example(patch, self.hints.draw(patch, rng))
             xs.append(x)
             ys.append(y)

@@ -23,6 +23,7 @@ from msau.model.network import MSAUNet
 LAST_CHECKPOINT = "last.safetensors"
 BEST_CHECKPOINT = "best.safetensors"
 LOG_FILE = "log.jsonl"
+VAL_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CPU, fp16 autocast + grad scaling on CUDA
     threads: int | None = None
     max_side: int = 1024
+    hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
 
     def crop_at(self, step: int) -> tuple[int, int]:
@@ -103,7 +105,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.device = pick_device(config.device)
         self.images = load_folder(config.data, config.max_side)
-        self.sampler = TrainingSampler(self.images)
+        self.sampler = TrainingSampler(self.images, hue_probability=config.hue_jitter)
         self.val_images = (
             [center_crop(image, config.val_size) for image in load_folder(config.val, config.max_side)]
             if config.val
@@ -165,7 +167,9 @@ class Trainer:
         if not self.val_images:
             return None
         with _autocast(self.device, self.config.amp):
-            return evaluate(self.model, self.val_images, self.config.val_ratio, seed=self.config.seed)
+            # What msau-run delivers (hint propagation included), with hints independent of the training seed, so
+            # that runs with different seeds are chosen and compared on the same footing.
+            return evaluate(self.model, self.val_images, self.config.val_ratio, seed=VAL_SEED, refine=True)
 
     def _log(self, record: dict) -> None:
         with open(self.out / LOG_FILE, "a", encoding="utf-8") as handle:

@@ -16,6 +16,7 @@ from msau.model.data import (
     load_folder,
     make_example,
     random_crop,
+    rotate_hue,
 )
 from msau.runtime import contract
 from msau.runtime.color import rgb_to_lab
@@ -122,3 +123,28 @@ def test_training_batches_depend_only_on_seed_and_step(image_folder: Path) -> No
     np.testing.assert_array_equal(y, y_again)
     x_next, _ = sampler.batch(3, 32, seed=1, step=6)
     assert not np.array_equal(x, x_next)
+
+
+def test_rotate_hue_keeps_lightness_and_chroma_and_turns_the_hue(make_image: Callable) -> None:
+    # Muted colours, well inside the sRGB gamut, so that rotating them needs no clipping.
+    patch = (make_image(32, 32, seed=3).astype(np.float32) * 0.2 + 100).astype(np.uint8)
+    before = rgb_to_lab(patch)
+    after = rgb_to_lab(rotate_hue(patch, np.pi / 2))
+    np.testing.assert_allclose(after[..., 0], before[..., 0], atol=0.6)
+    np.testing.assert_allclose(np.hypot(after[..., 1], after[..., 2]), np.hypot(before[..., 1], before[..., 2]), atol=1.5)
+    # a quarter turn: (a, b) -> (-b, a)
+    np.testing.assert_allclose(after[..., 1], -before[..., 2], atol=1.5)
+    np.testing.assert_allclose(after[..., 2], before[..., 1], atol=1.5)
+    np.testing.assert_array_equal(rotate_hue(patch, 0.0), patch)
+
+
+def test_hue_jitter_is_reproducible_and_off_by_default(image_folder: Path) -> None:
+    images = load_folder(image_folder)
+    plain = TrainingSampler(images, short_side_range=(64.0, 128.0))
+    rotated = TrainingSampler(images, short_side_range=(64.0, 128.0), hue_probability=1.0)
+    x_plain, y_plain = plain.batch(4, 32, seed=1, step=5)
+    _, y_rot = rotated.batch(4, 32, seed=1, step=5)
+    assert not np.allclose(y_rot, y_plain, atol=0.05)
+    np.testing.assert_array_equal(rotated.batch(4, 32, seed=1, step=5)[1], y_rot)
+    # hue jitter at probability 0 draws nothing: batches are those of runs made before the option existed
+    np.testing.assert_array_equal(TrainingSampler(images, (64.0, 128.0), hue_probability=0.0).batch(4, 32, 1, 5)[0], x_plain)

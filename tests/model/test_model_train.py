@@ -103,7 +103,7 @@ def test_last_checkpoint_reloads_to_identical_outputs(trained_run: dict, tiny_wi
 def test_best_checkpoint_is_the_validated_one(trained_run: dict, tiny_widths: tuple[int, ...]) -> None:
     model, info = load_checkpoint(trained_run["out"] / BEST_CHECKPOINT)
     assert model.config.widths == tiny_widths
-    again = evaluate(model, trained_run["trainer"].val_images, ratio=0.005, seed=0)
+    again = evaluate(model, trained_run["trainer"].val_images, ratio=0.005, seed=0, refine=True)
     assert again.psnr == pytest.approx(trained_run["validation"].psnr, abs=1e-6)
     assert again.ssim == pytest.approx(trained_run["validation"].ssim, abs=1e-6)
     assert info["val_psnr"] == pytest.approx(trained_run["validation"].psnr)
