@@ -142,6 +142,16 @@ def latency_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Ta
     return headers, rows
 
 
+def host_stages_table(document: dict) -> Table:
+    """encode / hint propagation / decode per image at each size (msau.benchmarks.host_stages)."""
+    headers = ["size", "encode ms", "propagation ms", "decode ms", "total ms"]
+    rows = [
+        [str(s["size"]), fmt(s["encode_ms"]), fmt(s["propagate_ms"]), fmt(s["decode_ms"]), fmt(s["total_ms"])]
+        for s in document["host_stages"]
+    ]
+    return headers, rows
+
+
 def quality_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Table:
     """One row per configuration and hint ratio: PSNR, SSIM and parity against the reference."""
     headers = ["backend", "precision", "hints", "status", "PSNR dB", "SSIM", "max |dab|", "mean |dab|", "PSNR vs ref"]
@@ -287,6 +297,8 @@ def document_tables(document: dict, reason_chars: int | None = REASON_CHARS) -> 
         tables = [("Latency", latency_table(document, reason_chars))]
         if document.get("peaks") is not None:
             tables.append(("Roofline", roofline_table(document)))
+        if document.get("host_stages"):
+            tables.append(("Runtime CPU work per image, around the backend (ms, median)", host_stages_table(document)))
         return tables
     if kind == "quality":
         return [("Quality", quality_table(document, reason_chars))]

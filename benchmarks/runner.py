@@ -12,6 +12,7 @@ import msau
 from msau.benchmarks.compare import compare_rows
 from msau.benchmarks.configs import OK, Config, on_gpu, open_config
 from msau.benchmarks.contact_sheet import contact_sheet, write_contact_sheet
+from msau.benchmarks.host_stages import measure_host_stages
 from msau.benchmarks.hostinfo import host_facts, load_average
 from msau.benchmarks.latency import LatencySettings, run_latency, settings_dict
 from msau.benchmarks.quality import Photo, quality_settings, run_quality
@@ -55,8 +56,10 @@ def latency_document(
     opener: Callable[[Config], object] = open_config,
     clock: Callable[[], float] = time.perf_counter,
     progress: Progress = None,
+    host_stages: bool = True,
 ) -> dict:
-    """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results)."""
+    """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results, and the
+    runtime's own CPU work per image around the backend unless host_stages is False)."""
     load = load_average()
     document = _header("latency", command)
     start = clock()
@@ -73,6 +76,7 @@ def latency_document(
         settings=settings_dict(settings),
         peaks=measured_peaks,
         results=results,
+        host_stages=measure_host_stages(settings.sizes) if host_stages else None,
         elapsed_s=clock() - start,
     )
     return document
