@@ -3,6 +3,8 @@
 - gray: the input's lightness with zero chroma.
 - levin: colorization by optimization (Levin, Lischinski, Weiss, SIGGRAPH 2004): each pixel's chroma is the
   affinity-weighted mean of its 3x3 neighbours', hints fixed; one sparse linear solve per channel.
+- least_squares: the runtime's own edge-aware propagation (msau.runtime.refine) solved exactly with a sparse
+  direct solver; with prior_weight near 0 and a gray prior it is propagation alone, without the network.
 """
 
 from __future__ import annotations
@@ -67,6 +69,40 @@ def levin_colorize(lightness: np.ndarray, hint_channels: np.ndarray) -> np.ndarr
         rhs = np.where(mask, hint_channels[channel].ravel(), 0.0)
         result[channel] = spsolve(system, rhs)
     return result.reshape(2, height, width)
+
+
+def least_squares_colorize(
+    lightness: np.ndarray,
+    hint_channels: np.ndarray,
+    prior: np.ndarray | None = None,
+    prior_weight: float = 1e-7,
+) -> np.ndarray:
+    """ab (2, H, W) minimising msau.runtime.refine's energy exactly, from hint channels (3, H, W) = a, b, mask and
+    a prior (2, H, W) (default gray); lightness in L* units. Float64 sparse direct solve: a reference, not fast."""
+    from scipy import sparse
+    from scipy.sparse.linalg import splu
+
+    from msau.runtime.refine import EDGE_SIGMA, HINT_WEIGHT
+
+    height, width = lightness.shape
+    prior = np.zeros((2, height, width)) if prior is None else prior
+    lightness = lightness.astype(np.float64)
+    index = np.arange(height * width).reshape(height, width)
+    links = [
+        (index[:, :-1], index[:, 1:], lightness[:, :-1] - lightness[:, 1:]),
+        (index[:-1, :], index[1:, :], lightness[:-1, :] - lightness[1:, :]),
+    ]
+    rows = np.concatenate([a.ravel() for a, _, _ in links])
+    cols = np.concatenate([b.ravel() for _, b, _ in links])
+    weights = np.concatenate([np.exp(-(d**2) / (2 * EDGE_SIGMA**2)).ravel() for _, _, d in links])
+    adjacency = sparse.coo_matrix((weights, (rows, cols)), shape=(index.size,) * 2).tocsr()
+    adjacency = adjacency + adjacency.T
+    mask = hint_channels[2].ravel().astype(np.float64)
+    data = prior_weight + HINT_WEIGHT * mask
+    system = (sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel() + data) - adjacency).tocsc()
+    factor = splu(system, permc_spec="MMD_AT_PLUS_A")
+    rhs = prior_weight * prior.reshape(2, -1) + HINT_WEIGHT * mask * hint_channels[:2].reshape(2, -1)
+    return np.stack([factor.solve(channel) for channel in rhs]).reshape(2, height, width).astype(np.float32)
 
 
 def levin_baseline(lightness: np.ndarray, hint_channels: np.ndarray) -> np.ndarray:

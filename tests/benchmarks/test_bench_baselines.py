@@ -1,8 +1,8 @@
-"""Classical baselines: gray output and Levin et al.'s colorization by optimization."""
+"""Classical baselines: gray output, Levin et al.'s colorization by optimization, exact least-squares propagation."""
 
 import numpy as np
 
-from msau.benchmarks.baselines import gray_baseline, levin_colorize
+from msau.benchmarks.baselines import gray_baseline, least_squares_colorize, levin_colorize
 from msau.runtime.color import rgb_to_lab
 
 
@@ -35,3 +35,15 @@ def test_levin_keeps_hints_and_an_edge_holds_colours_apart():
 
 def test_levin_without_hints_is_gray():
     assert not levin_colorize(np.full((8, 8), 50.0, np.float32), np.zeros((3, 8, 8), np.float32)).any()
+
+
+def test_least_squares_without_a_network_keeps_hints_and_respects_the_edge():
+    lightness = np.full((24, 24), 30.0, np.float32)
+    lightness[:, 12:] = 80.0
+    hints = np.zeros((3, 24, 24), np.float32)
+    hints[:, 5, 3] = (0.5, 0.2, 1.0)
+    hints[:, 18, 20] = (-0.4, 0.3, 1.0)
+    ab = least_squares_colorize(lightness, hints)
+    # Each flat region takes its one hint's colour (within 0.1 %: the gray prior weighs almost nothing)...
+    np.testing.assert_allclose(ab[:, :, :12].reshape(2, -1), np.array([[0.5], [0.2]]).repeat(288, 1), atol=1e-3)
+    np.testing.assert_allclose(ab[:, :, 12:].reshape(2, -1), np.array([[-0.4], [0.3]]).repeat(288, 1), atol=1e-3)

@@ -4,7 +4,8 @@ import numpy as np
 
 from msau.runtime.encoding import encode, finish
 from msau.runtime.hints import Hints, sample_hints
-from msau.runtime.refine import EDGE_SIGMA, HINT_WEIGHT, PRIOR_WEIGHT, propagate, refine_with_hints
+from msau.benchmarks.baselines import least_squares_colorize
+from msau.runtime.refine import PRIOR_WEIGHT, propagate, refine_with_hints
 
 
 def _input_with_hints(ab_true: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -18,28 +19,6 @@ def test_without_hints_the_prediction_is_returned_unchanged():
     ab = np.random.default_rng(0).normal(0, 0.2, (2, 32, 48)).astype(np.float32)
     x = np.zeros((4, 32, 48), np.float32)
     assert refine_with_hints(ab, x) is ab
-
-
-def _direct_solution(lightness: np.ndarray, hints: np.ndarray, mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """The same least-squares problem solved exactly with a sparse direct solver (reference for the fast one)."""
-    from scipy import sparse
-    from scipy.sparse.linalg import spsolve
-
-    height, width = lightness.shape
-    index = np.arange(height * width).reshape(height, width)
-    links = [
-        (index[:, :-1], index[:, 1:], lightness[:, :-1] - lightness[:, 1:]),
-        (index[:-1, :], index[1:, :], lightness[:-1, :] - lightness[1:, :]),
-    ]
-    rows = np.concatenate([a.ravel() for a, _, _ in links])
-    cols = np.concatenate([b.ravel() for _, b, _ in links])
-    weights = np.concatenate([np.exp(-(d.astype(np.float64) ** 2) / (2 * EDGE_SIGMA**2)).ravel() for _, _, d in links])
-    adjacency = sparse.coo_matrix((weights, (rows, cols)), shape=(index.size,) * 2).tocsr()
-    adjacency = adjacency + adjacency.T
-    data = PRIOR_WEIGHT + HINT_WEIGHT * mask.ravel().astype(np.float64)
-    system = (sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel() + data) - adjacency).tocsc()
-    rhs = PRIOR_WEIGHT * prior.reshape(2, -1) + HINT_WEIGHT * mask.ravel() * hints.reshape(2, -1)
-    return np.stack([spsolve(system, channel) for channel in rhs]).reshape(prior.shape)
 
 
 def _two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,7 +35,7 @@ def _two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def test_the_fast_solver_matches_a_direct_sparse_solve():
     lightness, hints, mask = _two_region_scene()
     prior = np.random.default_rng(2).normal(0, 0.1, (2, 128, 128)).astype(np.float32)
-    exact = _direct_solution(lightness, hints, mask, prior)
+    exact = least_squares_colorize(lightness, np.concatenate([hints, mask[None]]), prior, PRIOR_WEIGHT)
     converged = propagate(lightness, hints, mask, prior, iterations=200)
     assert float(np.abs(converged - exact).max()) < 1e-3  # it solves the stated problem
     # The default stops early (25 iterations a level): on val photos that scored as well as the exact solution.
