@@ -11,7 +11,7 @@ term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every pixel weakly t
 (PRIOR_WEIGHT): where no hint reaches, the network decides. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
-starts the finer one, so a fixed number of Jacobi-PCG iterations per level suffices. numpy and OpenCV only.
+starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices. numpy and OpenCV only.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHA
 EDGE_SIGMA = 1.0  # L* units: neighbours this far apart in lightness are linked with weight exp(-1/2)
 HINT_WEIGHT = 400.0  # per hinted pixel, relative to a full-strength neighbour link
 PRIOR_WEIGHT = 4e-4  # per pixel, towards the network's ab; small, so hints carry far along even regions
-ITERATIONS = 25  # PCG iterations per level
+# PCG iterations on the network-size grid and on each coarser one: the coarse grids are cheap and carry colour
+# far; the finest only has to settle edges. On val, 10 + 40 scored as well as solving to convergence, in 14 ms.
+ITERATIONS = 10
+COARSE_ITERATIONS = 40
 LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= 32
 
 
@@ -94,6 +97,7 @@ def propagate(
     prior_weight: float = PRIOR_WEIGHT,
     iterations: int = ITERATIONS,
     levels: int = LEVELS,
+    coarse_iterations: int = COARSE_ITERATIONS,
 ) -> np.ndarray:
     """ab (2, h, w): the hints (2, h, w) where mask (h, w) in [0, 1] is set, spread along lightness (h, w, L*
     units) and blended with prior (2, h, w). All float32."""
@@ -105,7 +109,7 @@ def propagate(
         coarse_prior = np.stack([_half(plane) for plane in prior])
         coarse = propagate(
             _half(lightness), coarse_hints, coarse_mask, coarse_prior, sigma, hint_weight, prior_weight,
-            iterations, levels - 1,
+            coarse_iterations, levels - 1, coarse_iterations,
         )
         # Upsample the change to the prior, not the coarse colours: keeps the network's detail and, where no hint
         # reaches, the prior itself (a region the coarse solve left alone starts converged).
