@@ -104,8 +104,10 @@ def test_best_checkpoint_is_the_validated_one(trained_run: dict, tiny_widths: tu
     model, info = load_checkpoint(trained_run["out"] / BEST_CHECKPOINT)
     assert model.config.widths == tiny_widths
     again = evaluate(model, trained_run["trainer"].val_images, ratio=0.005, seed=0, refine=True)
-    assert again.psnr == pytest.approx(trained_run["validation"].psnr, abs=1e-6)
-    assert again.ssim == pytest.approx(trained_run["validation"].ssim, abs=1e-6)
+    # The trainer's copy runs channels_last: float rounding differs in the last bits, and the propagation's
+    # iterations carry that a little further.
+    assert again.psnr == pytest.approx(trained_run["validation"].psnr, abs=1e-4)
+    assert again.ssim == pytest.approx(trained_run["validation"].ssim, abs=1e-5)
     assert info["val_psnr"] == pytest.approx(trained_run["validation"].psnr)
     assert info["best_psnr"] == pytest.approx(trained_run["validation"].psnr)
 
