@@ -118,6 +118,9 @@ def propagate(
         )
     else:
         start = prior
+        # The coarsest grid starts from the prior alone and has to carry colour all the way across; each
+        # iteration moves it one pixel at most, so it gets as many as the grid is wide and high (cheap there).
+        iterations = max(iterations, coarse_iterations, height + width)
     data_weight = (prior_weight + hint_weight * mask).astype(np.float32)
     rhs = prior_weight * prior + (hint_weight * mask) * hint_ab  # (2, h, w)
     return _System(lightness, data_weight, sigma).solve(rhs.astype(np.float32), start.astype(np.float32), iterations)

@@ -96,3 +96,12 @@ def test_finish_clips_an_overshooting_network_to_real_colours():
     overshoot = np.full((2, 16, 16), 6.4, np.float32)  # ab/110 = 6.4: no sRGB colour is that far out
     limit = np.ones((2, 16, 16), np.float32)
     assert np.array_equal(finish(overshoot, x, lightness), finish(limit, x, lightness))
+
+
+def test_a_grid_too_small_for_coarser_levels_still_propagates_far():
+    lightness, hints, mask = _two_region_scene(48)  # below 64: no coarser grid, one level
+    mask[:] = 0
+    mask[5, 5] = 1  # one hint in the left half's corner
+    hints[:, 5, 5] = (0.5, 0.2)
+    refined = propagate(lightness, hints, mask, np.zeros((2, 48, 48), np.float32))
+    assert refined[0, 40, 20] > 0.2  # 35 pixels away, in the same region
