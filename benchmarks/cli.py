@@ -324,6 +324,19 @@ def _run_latency(args, command: str) -> dict:
     return latency_document(model, configs, settings, command, peaks=not args.no_peaks, progress=_say)
 
 
+def _quality_options(args) -> dict:
+    """The quality harness's keyword options from the parsed arguments (quality and compare share them)."""
+    return {
+        "seed": args.seed,
+        "grid": args.grid,
+        "refine": not args.no_refine,
+        "batch_size": args.quality_batch,
+        "sheet": args.sheet,
+        "sheet_images": args.sheet_images,
+        "progress": _say,
+    }
+
+
 def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
     from msau.benchmarks.runner import quality_document
 
@@ -340,13 +353,7 @@ def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
         left_out,
         ratios,
         command,
-        seed=args.seed,
-        grid=args.grid,
-        refine=not args.no_refine,
-        batch_size=args.quality_batch,
-        sheet=args.sheet,
-        sheet_images=args.sheet_images,
-        progress=_say,
+        **_quality_options(args),
     )
 
 
@@ -367,13 +374,7 @@ def _run_compare(args, command: str) -> dict:
         left_out,
         [args.ratio],
         command,
-        seed=args.seed,
-        grid=args.grid,
-        refine=not args.no_refine,
-        batch_size=args.quality_batch,
-        sheet=args.sheet,
-        sheet_images=args.sheet_images,
-        progress=_say,
+        **_quality_options(args),
     )
     return compare_document(latency, quality, args.ratio, command)
 
