@@ -19,6 +19,7 @@ from msau.model.data import TrainingSampler, center_crop, load_folder
 from msau.model.evaluate import Quality, evaluate
 from msau.model.losses import msssim_l1_loss
 from msau.model.network import MSAUNet
+from msau.model.propagation import propagate_from_input
 
 LAST_CHECKPOINT = "last.safetensors"
 BEST_CHECKPOINT = "best.safetensors"
@@ -57,6 +58,7 @@ class TrainConfig:
     max_side: int = 1024
     hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
+    propagation_loss: float = 0.0  # weight of the loss on the hint-propagated ab (what msau-run serves) vs the raw ab
 
     def crop_at(self, step: int) -> tuple[int, int]:
         """(crop, batch size) used at a step."""
@@ -156,12 +158,22 @@ class Trainer:
             group["lr"] = self.config.lr_at(self.step)
         with _autocast(self.device, self.config.amp):
             prediction = self.model(x)
-        loss = msssim_l1_loss(prediction, y, self.config.ssim_weight)
+        loss = self.loss(prediction, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return float(loss.detach()), crop, batch_size
+
+    def loss(self, prediction: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """MS-SSIM + L1 of the raw ab and, weighted by propagation_loss, of the ab msau-run serves: the hints
+        propagated with the prediction as prior, so the network learns to be the prior the runtime needs."""
+        weight = self.config.propagation_loss
+        alpha = self.config.ssim_weight
+        loss = msssim_l1_loss(prediction, y, alpha) * (1 - weight) if weight < 1 else 0.0
+        if weight > 0:
+            loss = loss + weight * msssim_l1_loss(propagate_from_input(prediction, x), y, alpha)
+        return loss
 
     def validate(self) -> Quality | None:
         if not self.val_images:
