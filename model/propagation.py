@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from msau.runtime.contract import AB_LIMIT, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
+from msau.runtime.hint_transfer import FEATURE_SCALES, SHRINK, cell_size
 from msau.runtime.refine import COARSE_ITERATIONS, EDGE_SIGMA, HINT_WEIGHT, ITERATIONS, LEVELS, PRIOR_WEIGHT
 
 
@@ -83,14 +84,46 @@ def propagate(
     return _System(lightness, data_weight, EDGE_SIGMA).solve(rhs, start, iterations)
 
 
+def hint_correction(ab: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """msau.runtime.hint_transfer.hint_correction per image of ab (N, 2, h, w) and x (N, 4, h, w). Sides must be
+    multiples of the cell size (training crops are multiples of 16), where average pooling equals cv2.INTER_AREA."""
+    height, width = ab.shape[-2:]
+    size = cell_size(height, width)
+    mask = x[:, CHANNEL_MASK : CHANNEL_MASK + 1]  # (N, 1, h, w)
+    hints = torch.stack([x[:, CHANNEL_A_HINT], x[:, CHANNEL_B_HINT]], dim=1)
+    cell_mask = F.avg_pool2d(mask, size)[:, 0]  # (N, hc, wc)
+    cell_residual = F.avg_pool2d((hints - ab) * mask, size)  # (N, 2, hc, wc)
+    cell_ab = F.avg_pool2d(ab, size)
+    cell_lightness = F.avg_pool2d(x[:, CHANNEL_L : CHANNEL_L + 1], size)[:, 0]
+    cells_high, cells_wide = cell_mask.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(cells_high, dtype=ab.dtype, device=ab.device),
+                            torch.arange(cells_wide, dtype=ab.dtype, device=ab.device), indexing="ij")
+    scales = torch.tensor(FEATURE_SCALES, dtype=ab.dtype, device=ab.device)[:, None]
+    corrections = []
+    for image in range(ab.shape[0]):
+        planes = torch.stack([cell_ab[image, 0], cell_ab[image, 1], cell_lightness[image], ys / cells_high,
+                              xs / cells_high])
+        queries = (planes.reshape(5, -1) / scales).T  # (cells, 5)
+        hinted = cell_mask[image].flatten() > 0
+        if not hinted.any():
+            corrections.append(torch.zeros_like(cell_ab[image]))
+            continue
+        residual = (cell_residual[image].reshape(2, -1)[:, hinted] / cell_mask[image].flatten()[hinted]).T
+        weights = torch.exp(-0.5 * torch.cdist(queries, queries[hinted]).square())  # (cells, hinted cells)
+        correction = (weights @ residual) / (weights.sum(dim=1, keepdim=True) + SHRINK)
+        corrections.append(correction.T.reshape(2, cells_high, cells_wide))
+    grid = torch.stack(corrections)
+    return F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
+
+
 def propagate_from_input(ab: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The network's ab (N, 2, h, w) propagated from the hints of its contract input x (N, 4, h, w), as msau-run
-    serves it (msau.runtime.refine.refine_with_hints), differentiable in ab."""
+    serves it (msau.runtime.refine.refine_with_hints: corrected, then propagated), differentiable in ab."""
     x = x.float()
     ab = ab.float().clamp(-AB_LIMIT, AB_LIMIT)  # as msau.runtime.encoding.finish does before propagating
     mask = x[:, CHANNEL_MASK]
     hints = torch.stack([x[:, CHANNEL_A_HINT], x[:, CHANNEL_B_HINT]], dim=1)
-    propagated = propagate(x[:, CHANNEL_L] * L_SCALE, hints, mask, ab)
+    propagated = propagate(x[:, CHANNEL_L] * L_SCALE, hints, mask, ab + hint_correction(ab, x))
     # The runtime leaves an image without hints as the network made it.
     has_hints = mask.flatten(1).gt(0).any(dim=1)[:, None, None, None]
     return torch.where(has_hints, propagated, ab)

@@ -8,7 +8,8 @@ across the whole region it belongs to. So, per ab channel, the runtime solves th
 on the network-size grid. Neighbours p~q (4-connected) are linked by w = exp(-(L*_p - L*_q)^2 / (2 EDGE_SIGMA^2)),
 so colour flows through regions of even lightness and stops at edges (the assumption of Levin et al. 2004). The data
 term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every pixel weakly towards the network's prediction
-(PRIOR_WEIGHT): where no hint reaches, the network decides. The weights were chosen on ../shared/data/val (MODEL.md).
+(PRIOR_WEIGHT): where no hint reaches, the network decides, after msau.runtime.hint_transfer has corrected it by its
+errors at the hints. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
 starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices. numpy and OpenCV only.
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
+from msau.runtime.hint_transfer import hint_correction
 
 EDGE_SIGMA = 1.0  # L* units: neighbours this far apart in lightness are linked with weight exp(-1/2)
 HINT_WEIGHT = 400.0  # per hinted pixel, relative to a full-strength neighbour link
@@ -127,11 +129,12 @@ def propagate(
 
 
 def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """ab (2, h, w) of the network, propagated from the hints of its contract input x (4, h, w); the same array
-    when x has no hints."""
+    """ab (2, h, w) of the network, corrected by its errors at the hints (msau.runtime.hint_transfer) and
+    propagated from the hints of its contract input x (4, h, w); the same array when x has no hints."""
     mask = np.ascontiguousarray(x[CHANNEL_MASK], dtype=np.float32)
     if not mask.any():
         return ab
     hints = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32)
     lightness = np.ascontiguousarray(x[CHANNEL_L], dtype=np.float32) * L_SCALE
-    return propagate(lightness, hints, mask, np.asarray(ab, np.float32))
+    prior = np.asarray(ab, np.float32) + hint_correction(ab, x)
+    return propagate(lightness, hints, mask, prior)

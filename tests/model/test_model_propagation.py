@@ -34,13 +34,14 @@ def test_it_computes_what_the_runtime_serves(make_image) -> None:
         assert np.array_equal(got[2], np.clip(ab[2], -1, 1))
 
 
-def test_the_gradient_reaches_the_network_where_no_hint_decides(make_image) -> None:
+def test_the_gradient_reaches_the_network_everywhere(make_image) -> None:
     x, ab = _batch(make_image, [(64, 64)], 0.005)
     prediction = torch.from_numpy(ab).requires_grad_(True)
     propagate_from_input(prediction, torch.from_numpy(x)).sum().backward()
     gradient = prediction.grad[0, 0].numpy()  # (h, w)
+    assert np.isfinite(gradient).all()
     hinted = x[0, 3] > 0
-    # Hinted pixels are pinned by their hint, so the network's ab there matters less; not nothing, because the
-    # solver stops after a few iterations from the network's ab (measured: 0.14 against 0.46 elsewhere).
-    assert np.abs(gradient[hinted]).mean() < 0.4 * np.abs(gradient[~hinted]).mean()
-    assert np.abs(gradient[~hinted]).mean() > 0
+    # Unhinted pixels reach the output through the prior; the network's ab at a hinted pixel decides the error
+    # the correction spreads to every pixel alike, so it weighs far more (measured: 0.58 against 35).
+    assert np.abs(gradient[~hinted]).mean() > 0.2
+    assert np.abs(gradient[hinted]).mean() > 10 * np.abs(gradient[~hinted]).mean()

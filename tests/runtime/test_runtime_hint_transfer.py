@@ -1,0 +1,56 @@
+"""Correction of the network's colours by its errors at the hints: spread to pixels alike, not to others."""
+
+import numpy as np
+
+from msau.runtime.hint_transfer import MAX_CELLS, cell_size, hint_correction
+from msau.runtime.refine import refine_with_hints
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray]:
+    """(x (4, 128, 128), network ab (2, 128, 128)). Top band (rows < 64): L* 30, split by a bright wall (L* 90,
+    columns 62-65) that the edge-aware propagation cannot cross; the network says a = 0.1 there, the hints (left of
+    the wall only) say 0.4. Bottom band: L* 70, no hints, the network says gray."""
+    x = np.zeros((4, 128, 128), np.float32)
+    ab = np.zeros((2, 128, 128), np.float32)
+    x[0] = 0.7
+    x[0, :64] = 0.3
+    x[0, :64, 62:66] = 0.9
+    ab[0, :64] = 0.1
+    ab[0, :64, 62:66] = 0.0
+    for row in range(4, 60, 8):
+        for column in range(4, 60, 8):
+            x[1, row, column], x[3, row, column] = 0.4, 1.0
+    return x, ab
+
+
+def test_an_error_at_the_hints_corrects_unhinted_pixels_alike_and_only_those():
+    x, ab = _scene()
+    correction = hint_correction(ab, x)  # (2, 128, 128)
+    assert abs(float(correction[0, 32, 32]) - 0.3) < 0.01  # among the hints: their residual, a - 0.1 = 0.3
+    assert float(correction[0, 32, 70]) > 0.2  # across the wall, alike: measured 0.28
+    assert float(correction[0, 32, 124]) < float(correction[0, 32, 70])  # fades with distance from the hints
+    assert float(np.abs(correction[:, 100:]).max()) < 0.01  # the bottom band looks different: left alone
+    assert float(np.abs(correction[1]).max()) < 1e-6  # b was right at every hint
+
+
+def test_the_propagation_starts_from_the_corrected_colours():
+    x, ab = _scene()
+    refined = refine_with_hints(ab, x)
+    # The wall stops the propagation, so the region right of it evens out its corrected prior: 0.1 without the
+    # correction, measured 0.20 with it.
+    assert float(refined[0, 32, 70]) > 0.15
+    assert float(np.abs(refined[:, 100:]).max()) < 0.01
+
+
+def test_without_hints_there_is_no_correction():
+    ab = np.random.default_rng(0).normal(0, 0.2, (2, 32, 48)).astype(np.float32)
+    assert not hint_correction(ab, np.zeros((4, 32, 48), np.float32)).any()
+
+
+def test_the_grid_stays_small_whatever_the_image_size():
+    assert cell_size(256, 256) == 4
+    assert cell_size(512, 512) == 8
+    assert cell_size(1024, 1536) == 16
+    for height, width in ((256, 256), (512, 768), (2048, 2048), (16, 4096)):
+        size = cell_size(height, width)
+        assert (height // size) * (width // size) <= MAX_CELLS
