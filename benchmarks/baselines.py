@@ -23,24 +23,28 @@ def gray_baseline(lightness: np.ndarray) -> np.ndarray:
 
 
 def _affinity_matrix(intensity: np.ndarray):
-    """Row-normalised 3x3-neighbourhood affinities W (HW x HW, sparse) from an intensity image in [0, 1]."""
+    """Row-normalised 3x3-neighbourhood affinities W (HW x HW, sparse) from an intensity image in [0, 1], as
+    Levin et al.'s own code (getColorExact.m) computes them: w_rs = exp(-(Y_r - Y_s)^2 / (0.6 var_r)), var_r over
+    the window inside the image, widened so the most similar neighbour keeps a weight of at least 0.01."""
     from scipy import sparse
 
     height, width = intensity.shape
-    padded = np.pad(intensity, 1, mode="edge")
+    padded = np.pad(intensity, 1, mode="constant", constant_values=np.nan)  # NaN: outside the image
     offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
     windows = np.stack([padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in offsets])  # (8, H, W)
+    inside = ~np.isnan(windows)
     with_centre = np.concatenate([windows, intensity[None]])
-    variance = np.maximum(with_centre.var(axis=0), 2e-6) * 2.0  # Levin's 2*sigma_r^2, floored for flat regions
-    weights = np.exp(-((windows - intensity[None]) ** 2) / variance[None])  # (8, H, W)
+    variance = np.nanvar(with_centre, axis=0)
+    squared = np.where(inside, np.square(windows - intensity[None]), np.inf)  # (8, H, W)
+    width_sq = np.maximum(variance * 0.6, squared.min(axis=0) / np.log(100.0))
+    width_sq = np.maximum(width_sq, 2e-6)  # flat regions
+    weights = np.where(inside, np.exp(-np.where(inside, squared, 0.0) / width_sq[None]), 0.0)
     ys, xs = np.mgrid[0:height, 0:width]
     rows, cols, values = [], [], []
     for k, (dy, dx) in enumerate(offsets):
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
-        rows.append((ys * width + xs)[inside])
-        cols.append((ny * width + nx)[inside])
-        values.append(weights[k][inside])
+        rows.append((ys * width + xs)[inside[k]])
+        cols.append(((ys + dy) * width + xs + dx)[inside[k]])
+        values.append(weights[k][inside[k]])
     rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
     matrix = sparse.csr_matrix((values, (rows, cols)), shape=(height * width, height * width))
     row_sums = np.asarray(matrix.sum(axis=1)).ravel()

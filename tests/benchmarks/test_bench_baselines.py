@@ -29,8 +29,9 @@ def test_levin_keeps_hints_and_an_edge_holds_colours_apart():
     flat_left, flat_right = _region_means(flat)
     edge_left, edge_right = _region_means(edged)
     # Without an edge both regions blend towards one colour; with it each keeps more of its own hint.
-    # Measured: a* apart by 0.29 with the edge, 0.19 without.
-    assert edge_left[0] - edge_right[0] > 1.3 * (flat_left[0] - flat_right[0]) > 0.15
+    # Measured: a* apart by 0.88 with the edge (of the hints' 0.9), 0.19 without.
+    assert edge_left[0] - edge_right[0] > 0.8
+    assert 0.1 < flat_left[0] - flat_right[0] < 0.3
 
 
 def test_levin_without_hints_is_gray():
