@@ -1,7 +1,8 @@
 """The runtime's own CPU work per image, around the backend: what msau-run and Colorizer add to its latency.
 
 Per size, on a generated size x size photo with 0.5 % hints: encode (L*, hints -> contract input), the hint
-propagation (msau.runtime.refine, a fixed amount of work per network-size image) and decode (ab enlarged to the
+correction and propagation (msau.runtime.refine.refine_with_hints, a fixed amount of work per network-size image
+and hint density) and decode (ab enlarged to the
 photo, joined with its L*, to sRGB uint8). Each stage is timed over `runs` calls after one warm-up call; the
 figures are medians in ms. msau-run overlaps this work with inference in its reader and writer threads, so it
 adds to single-image latency and to CPU load, not to a batch's inference time.
