@@ -159,7 +159,7 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="hint sampling seed; photo i uses seed + i (default: 0)")
     group.add_argument(
         "--no-refine", action="store_true",
-        help="score the network alone, without the runtime's edge-aware hint propagation (as msau-run --no-refine)",
+        help="score the network alone, without the runtime's hint correction and propagation (as msau-run --no-refine)",
     )
     group.add_argument(
         "--quality-batch",

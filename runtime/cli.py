@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_positive, default=2, help="threads reading and writing images (default 2)")
     parser.add_argument(
         "--no-refine", action="store_true",
-        help="use the network's colours as they are (default: the hints' colours are spread along regions of even "
-        "lightness, with the network's colours as the prior)",
+        help="use the network's colours as they are (default: they are corrected by their errors at the hints, "
+        "then the hints' colours are spread along regions of even lightness, with them as the prior)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser

@@ -98,8 +98,9 @@ class Colorizer:
     ``Colorizer(model=None, backend="auto", precision=None, device=None, size=256)``: model None is the
     shipped model; backend one of auto, tensorrt, onnxruntime, openvino, torch; precision None takes the
     backend's fastest accurate choice (bf16 for OpenVINO on CPUs that have it, the engine's own for TensorRT,
-    fp32 otherwise); size is the square network size (a multiple of 16); refine spreads the hints' colours along
-    regions of even lightness, with the network's colours as the prior (msau.runtime.refine; on by default). Extra
+    fp32 otherwise); size is the square network size (a multiple of 16); refine corrects the network's colours by
+    their errors at the hints and spreads the hints' colours along regions of even lightness, with them as the
+    prior (msau.runtime.refine; on by default). Extra
     keyword options go to the backend (e.g. threads=4, streams=1 for OpenVINO). Use as a context manager or call
     close().
     """
