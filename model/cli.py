@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--propagation-loss", type=float, default=defaults.propagation_loss, metavar="W",
-        help="weight in [0, 1] of the loss on the ab msau-run serves (hints propagated with the network's ab as "
-        "prior, runtime/refine.py) against the loss on the raw ab; about 1.6x slower steps",
+        help="weight in [0, 1] of the loss on the ab msau-run serves (the network's ab corrected by its errors at "
+        "the hints, then the hints propagated with it as prior: runtime/refine.py) against the loss on the raw ab; "
+        "about 1.7x slower steps",
     )
     p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every N steps")
     p.add_argument("--save-every", type=int, default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps")

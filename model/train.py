@@ -166,8 +166,9 @@ class Trainer:
         return float(loss.detach()), crop, batch_size
 
     def loss(self, prediction: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """MS-SSIM + L1 of the raw ab and, weighted by propagation_loss, of the ab msau-run serves: the hints
-        propagated with the prediction as prior, so the network learns to be the prior the runtime needs."""
+        """MS-SSIM + L1 of the raw ab and, weighted by propagation_loss, of the ab msau-run serves: the prediction
+        corrected by its errors at the hints, then the hints propagated with it as prior, so the network learns to
+        be the prior the runtime needs."""
         weight = self.config.propagation_loss
         alpha = self.config.ssim_weight
         loss = msssim_l1_loss(prediction, y, alpha) * (1 - weight) if weight < 1 else 0.0
