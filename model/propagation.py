@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from msau.runtime.contract import AB_LIMIT, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
-from msau.runtime.hint_transfer import FEATURE_SCALES, SHRINK, cell_size
+from msau.runtime.hint_transfer import FEATURE_SCALES, SHRINK, cell_size, sample_cell_size
 from msau.runtime.refine import COARSE_ITERATIONS, EDGE_SIGMA, HINT_WEIGHT, ITERATIONS, LEVELS, PRIOR_WEIGHT
 
 
@@ -84,36 +84,43 @@ def propagate(
     return _System(lightness, data_weight, EDGE_SIGMA).solve(rhs, start, iterations)
 
 
+def _cell_features(ab: torch.Tensor, lightness: torch.Tensor, size: int) -> torch.Tensor:
+    """(cells, 5) scaled features (a, b, L, y, x) of one image's cells of side size: ab (2, h, w), L (1, h, w)."""
+    height = ab.shape[-2]
+    cell_ab = F.avg_pool2d(ab, size)  # (2, rows, columns)
+    rows, columns = cell_ab.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(rows, dtype=ab.dtype, device=ab.device),
+                            torch.arange(columns, dtype=ab.dtype, device=ab.device), indexing="ij")
+    planes = torch.stack([cell_ab[0], cell_ab[1], F.avg_pool2d(lightness, size)[0], (ys + 0.5) * size / height,
+                          (xs + 0.5) * size / height])
+    scales = torch.tensor(FEATURE_SCALES, dtype=ab.dtype, device=ab.device)[:, None]
+    return (planes.reshape(5, -1) / scales).T
+
+
 def hint_correction(ab: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """msau.runtime.hint_transfer.hint_correction per image of ab (N, 2, h, w) and x (N, 4, h, w). Sides must be
-    multiples of the cell size (training crops are multiples of 16), where average pooling equals cv2.INTER_AREA."""
+    multiples of the cell sizes (training crops are multiples of 16), where average pooling equals cv2.INTER_AREA."""
     height, width = ab.shape[-2:]
     size = cell_size(height, width)
-    mask = x[:, CHANNEL_MASK : CHANNEL_MASK + 1]  # (N, 1, h, w)
     hints = torch.stack([x[:, CHANNEL_A_HINT], x[:, CHANNEL_B_HINT]], dim=1)
-    cell_mask = F.avg_pool2d(mask, size)[:, 0]  # (N, hc, wc)
-    cell_residual = F.avg_pool2d((hints - ab) * mask, size)  # (N, 2, hc, wc)
-    cell_ab = F.avg_pool2d(ab, size)
-    cell_lightness = F.avg_pool2d(x[:, CHANNEL_L : CHANNEL_L + 1], size)[:, 0]
-    cells_high, cells_wide = cell_mask.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(cells_high, dtype=ab.dtype, device=ab.device),
-                            torch.arange(cells_wide, dtype=ab.dtype, device=ab.device), indexing="ij")
-    scales = torch.tensor(FEATURE_SCALES, dtype=ab.dtype, device=ab.device)[:, None]
     corrections = []
     for image in range(ab.shape[0]):
-        planes = torch.stack([cell_ab[image, 0], cell_ab[image, 1], cell_lightness[image], ys / cells_high,
-                              xs / cells_high])
-        queries = (planes.reshape(5, -1) / scales).T  # (cells, 5)
-        hinted = cell_mask[image].flatten() > 0
-        if not hinted.any():
-            corrections.append(torch.zeros_like(cell_ab[image]))
+        mask = x[image, CHANNEL_MASK : CHANNEL_MASK + 1]  # (1, h, w)
+        lightness = x[image, CHANNEL_L : CHANNEL_L + 1]
+        queries = _cell_features(ab[image], lightness, size)  # (cells, 5)
+        rows, columns = height // size, width // size
+        if not bool(mask.gt(0).any()):
+            corrections.append(ab.new_zeros(2, rows, columns))
             continue
-        residual = (cell_residual[image].reshape(2, -1)[:, hinted] / cell_mask[image].flatten()[hinted]).T
-        weights = torch.exp(-0.5 * torch.cdist(queries, queries[hinted]).square())  # (cells, hinted cells)
-        correction = (weights @ residual) / (weights.sum(dim=1, keepdim=True) + SHRINK)
-        corrections.append(correction.T.reshape(2, cells_high, cells_wide))
-    grid = torch.stack(corrections)
-    return F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
+        pooled = sample_cell_size(mask[0].detach().cpu().numpy())  # dense hints are pooled in larger cells
+        cell_mask = F.avg_pool2d(mask, pooled).flatten()
+        hinted = cell_mask > 0
+        samples = _cell_features(ab[image], lightness, pooled)[hinted]
+        residual = F.avg_pool2d((hints[image] - ab[image]) * mask, pooled).reshape(2, -1)[:, hinted] / cell_mask[hinted]
+        weights = torch.exp(-0.5 * torch.cdist(queries, samples).square())  # (cells, hinted cells)
+        correction = (weights @ residual.T) / (weights.sum(dim=1, keepdim=True) + SHRINK)
+        corrections.append(correction.T.reshape(2, rows, columns))
+    return F.interpolate(torch.stack(corrections), size=(height, width), mode="bilinear", align_corners=False)
 
 
 def propagate_from_input(ab: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

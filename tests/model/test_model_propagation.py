@@ -34,6 +34,13 @@ def test_it_computes_what_the_runtime_serves(make_image) -> None:
         assert np.array_equal(got[2], np.clip(ab[2], -1, 1))
 
 
+def test_it_pools_dense_hints_as_the_runtime_does(make_image) -> None:
+    x, ab = _batch(make_image, [(256, 256)], 0.3)  # more hinted cells than MAX_SAMPLES: larger cells
+    expected = refine_with_hints(np.clip(ab[0], -1, 1), x[0])
+    got = propagate_from_input(torch.from_numpy(ab), torch.from_numpy(x)).numpy()[0]
+    assert float(np.abs(got - expected).max()) < 1e-4
+
+
 def test_the_gradient_reaches_the_network_everywhere(make_image) -> None:
     x, ab = _batch(make_image, [(64, 64)], 0.005)
     prediction = torch.from_numpy(ab).requires_grad_(True)

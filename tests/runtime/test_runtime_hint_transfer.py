@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from msau.runtime.hint_transfer import MAX_CELLS, cell_size, hint_correction
+from msau.runtime.hint_transfer import MAX_CELLS, cell_size, hint_correction, sample_cell_size
 from msau.runtime.refine import refine_with_hints
 
 
@@ -54,3 +54,16 @@ def test_the_grid_stays_small_whatever_the_image_size():
     for height, width in ((256, 256), (512, 768), (2048, 2048), (16, 4096)):
         size = cell_size(height, width)
         assert (height // size) * (width // size) <= MAX_CELLS
+
+
+def test_dense_hints_are_pooled_in_larger_cells_and_still_correct():
+    x = np.zeros((4, 256, 256), np.float32)
+    ab = np.zeros((2, 256, 256), np.float32)
+    x[0], ab[0] = 0.5, 0.1
+    dense = np.random.default_rng(3).random((256, 256)) < 0.3  # a scribbled photo: nearly every cell hinted
+    x[1], x[3] = np.where(dense, 0.4, 0.0), dense
+    assert sample_cell_size(x[3]) == 2 * cell_size(256, 256)  # 4096 hinted 4x4 cells > MAX_SAMPLES
+    assert sample_cell_size(x[3] * (np.arange(256) < 8)[None]) == cell_size(256, 256)  # 128 hinted cells
+    correction = hint_correction(ab, x)
+    # Every hint says a is 0.3 higher than the network: so does the correction, less the SHRINK pseudo-weight.
+    assert float(np.abs(correction[0] - 0.3).max()) < 0.03
