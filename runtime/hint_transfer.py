@@ -43,12 +43,12 @@ def _shrink(plane: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(plane, (max(width // size, 1), max(height // size, 1)), interpolation=cv2.INTER_AREA)
 
 
-def _features(ab: np.ndarray, lightness: np.ndarray, height: int) -> np.ndarray:
-    """(cells, 5) scaled features of a grid of cells: a, b, L, and the cell centres' y, x as fractions of height."""
+def _features(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+    """(cells, 5) scaled features of a grid of cells: a, b, L, and the cell centres' y, x as fractions of the
+    height, so that grids of different cell sizes share one space."""
     rows, columns = lightness.shape
-    ys, xs = np.mgrid[0:rows, 0:columns].astype(np.float32) + np.float32(0.5)
-    step = np.float32(height / rows)  # cells may be coarser than the query grid's: positions in image units
-    planes = np.stack([ab[0], ab[1], lightness, ys * step / height, xs * step / height])  # (5, rows, columns)
+    ys, xs = (np.mgrid[0:rows, 0:columns].astype(np.float32) + np.float32(0.5)) / np.float32(rows)
+    planes = np.stack([ab[0], ab[1], lightness, ys, xs])  # (5, rows, columns)
     scales = np.asarray(FEATURE_SCALES, np.float32)[:, None, None]
     return (planes / scales).reshape(5, -1).T.astype(np.float32)
 
@@ -60,7 +60,7 @@ def _hinted_cells(
     cell_mask = _shrink(mask, size)
     hinted = cell_mask.ravel() > 0
     cell_ab = np.stack([_shrink(plane, size) for plane in ab])
-    features = _features(cell_ab, _shrink(lightness, size), mask.shape[0])[hinted]
+    features = _features(cell_ab, _shrink(lightness, size))[hinted]
     cell_residual = np.stack([_shrink(plane * mask, size) for plane in residual]).reshape(2, -1)
     return features, (cell_residual[:, hinted] / cell_mask.ravel()[hinted]).T
 
@@ -88,7 +88,7 @@ def hint_correction(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
     residual = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32) - ab  # (2, h, w)
     cell_ab = np.stack([_shrink(plane, size) for plane in ab])
     cell_lightness = _shrink(lightness, size)
-    queries = _features(cell_ab, cell_lightness, height)  # (cells, 5)
+    queries = _features(cell_ab, cell_lightness)  # (cells, 5)
     samples, sample_residual = _hinted_cells(ab, lightness, mask, residual, sample_cell_size(mask))
     sample_norms = np.square(samples).sum(axis=1)
     correction = np.empty((queries.shape[0], 2), np.float32)
