@@ -182,7 +182,7 @@ def run_quality(
     refine: bool = True,
 ) -> dict:
     """Quality of every configuration that is not already skipped; refine=False scores the network without the
-    runtime's hint propagation (as msau-run --no-refine).
+    runtime's hint correction and propagation (as msau-run --no-refine).
 
     Returns {"reference": "torch/fp32" (or the fp32 configuration used instead, or None), "results": one
     per configuration in the given order, "samples": {ratio: {key: [RGB uint8, ...]}} for the first

@@ -32,7 +32,7 @@ def evaluate(
     """Mean PSNR/SSIM of the model over RGB uint8 references (each its own size, multiple of 16).
 
     Hints are sampled from each reference with seed (seed + index), so figures are reproducible. refine applies
-    the runtime's edge-aware hint propagation (what msau-run and Colorizer do by default).
+    the runtime's hint correction and edge-aware propagation (what msau-run and Colorizer do by default).
     """
     device = next(model.parameters()).device
     was_training = model.training
