@@ -38,7 +38,7 @@ def _affinity_matrix(intensity: np.ndarray):
     squared = np.where(inside, np.square(windows - intensity[None]), np.inf)  # (8, H, W)
     width_sq = np.maximum(variance * 0.6, squared.min(axis=0) / np.log(100.0))
     width_sq = np.maximum(width_sq, 2e-6)  # flat regions
-    weights = np.where(inside, np.exp(-np.where(inside, squared, 0.0) / width_sq[None]), 0.0)
+    weights = np.exp(-squared / width_sq[None])  # 0 outside the image, where squared is inf
     ys, xs = np.mgrid[0:height, 0:width]
     rows, cols, values = [], [], []
     for k, (dy, dx) in enumerate(offsets):

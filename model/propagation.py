@@ -115,7 +115,7 @@ def hint_correction(ab: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         pooled = sample_cell_size(mask[0].detach().cpu().numpy())  # dense hints are pooled in larger cells
         cell_mask = F.avg_pool2d(mask, pooled).flatten()
         hinted = cell_mask > 0
-        samples = _cell_features(ab[image], lightness, pooled)[hinted]
+        samples = (queries if pooled == size else _cell_features(ab[image], lightness, pooled))[hinted]
         residual = F.avg_pool2d((hints[image] - ab[image]) * mask, pooled).reshape(2, -1)[:, hinted] / cell_mask[hinted]
         weights = torch.exp(-0.5 * torch.cdist(queries, samples).square())  # (cells, hinted cells)
         correction = (weights @ residual.T) / (weights.sum(dim=1, keepdim=True) + SHRINK)

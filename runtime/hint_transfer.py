@@ -53,16 +53,17 @@ def _features(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     return (planes / scales).reshape(5, -1).T.astype(np.float32)
 
 
-def _hinted_cells(
-    ab: np.ndarray, lightness: np.ndarray, mask: np.ndarray, residual: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(features (k, 5), mean residual (k, 2)) of the cells of side size that hold a hint."""
-    cell_mask = _shrink(mask, size)
-    hinted = cell_mask.ravel() > 0
-    cell_ab = np.stack([_shrink(plane, size) for plane in ab])
-    features = _features(cell_ab, _shrink(lightness, size))[hinted]
-    cell_residual = np.stack([_shrink(plane * mask, size) for plane in residual]).reshape(2, -1)
-    return features, (cell_residual[:, hinted] / cell_mask.ravel()[hinted]).T
+def _cells(planes: np.ndarray, size: int) -> np.ndarray:
+    """(c, rows, columns): each plane of planes (c, h, w) averaged over cells of side size."""
+    return np.stack([_shrink(plane, size) for plane in planes])
+
+
+def _hinted_cells(cells: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (k, 5), mean residual (k, 2)) of the cells that hold a hint, from all cells (6, rows, columns):
+    the cell means of a, b, L, mask, residual a x mask, residual b x mask, and their features (rows x columns, 5)."""
+    cell_mask = cells[3].ravel()
+    hinted = cell_mask > 0
+    return features[hinted], (cells[4:].reshape(2, -1)[:, hinted] / cell_mask[hinted]).T
 
 
 def sample_cell_size(mask: np.ndarray) -> int:
@@ -84,12 +85,16 @@ def hint_correction(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
         return np.zeros_like(ab, dtype=np.float32)
     size = cell_size(height, width)
     ab = np.asarray(ab, np.float32)
-    lightness = np.ascontiguousarray(x[CHANNEL_L], dtype=np.float32)
     residual = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32) - ab  # (2, h, w)
-    cell_ab = np.stack([_shrink(plane, size) for plane in ab])
-    cell_lightness = _shrink(lightness, size)
-    queries = _features(cell_ab, cell_lightness)  # (cells, 5)
-    samples, sample_residual = _hinted_cells(ab, lightness, mask, residual, sample_cell_size(mask))
+    planes = np.concatenate([ab, x[CHANNEL_L][None].astype(np.float32), mask[None], residual * mask])  # (6, h, w)
+    cells = _cells(planes, size)
+    queries = _features(cells[:2], cells[2])  # (cells, 5)
+    sample_size = sample_cell_size(mask)
+    if sample_size == size:  # sparse hints, the usual case: the hints are pooled in the query cells
+        samples, sample_residual = _hinted_cells(cells, queries)
+    else:
+        sample_cells = _cells(planes, sample_size)
+        samples, sample_residual = _hinted_cells(sample_cells, _features(sample_cells[:2], sample_cells[2]))
     sample_norms = np.square(samples).sum(axis=1)
     correction = np.empty((queries.shape[0], 2), np.float32)
     for start in range(0, queries.shape[0], _QUERY_CHUNK):
@@ -97,5 +102,5 @@ def hint_correction(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
         distances = np.square(chunk).sum(axis=1)[:, None] + sample_norms[None] - 2.0 * (chunk @ samples.T)
         weights = np.exp(-0.5 * np.maximum(distances, 0.0))  # (chunk, hinted cells)
         correction[start : start + _QUERY_CHUNK] = (weights @ sample_residual) / (weights.sum(axis=1)[:, None] + SHRINK)
-    grid = correction.T.reshape((2,) + cell_lightness.shape)
+    grid = correction.T.reshape((2,) + cells.shape[1:])
     return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in grid])
