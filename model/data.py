@@ -13,7 +13,7 @@ import numpy as np
 from msau.runtime.color import lab_to_rgb_uint8, rgb_to_lab
 from msau.runtime.contract import AB_SCALE
 from msau.runtime.encoding import encode, resize
-from msau.runtime.hints import Hints, sample_hints
+from msau.runtime.hints import Hints, sample_clicks, sample_hints
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -58,23 +58,27 @@ def load_folder(folder: str | Path, max_side: int = 1024) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class HintSampling:
-    """How training draws hints: mostly the published 0.5-1% single pixels, sometimes few or none."""
+    """How training draws hints: random single pixels at 0.05-2 % (log-uniform, as the original project trained,
+    sometimes with its 7x7 grid), user-like clicks (1-50 points, radius 0-4, patch-mean colour, as Zhang et al.
+    2017 simulated users), and sometimes none, so that the model serves a few clicks as well as dense hints."""
 
-    ratio_min: float = 0.005
-    ratio_max: float = 0.01
-    sparse_probability: float = 0.15  # log-uniform in [sparse_min, ratio_min)
-    sparse_min: float = 0.0002
+    ratio_min: float = 0.0005
+    ratio_max: float = 0.02
     none_probability: float = 0.05
-    grid_probability: float = 0.2
+    click_probability: float = 0.4
+    clicks_max: int = 50
+    click_radius_max: int = 4
+    grid_probability: float = 0.1  # of the single-pixel draws
 
     def draw(self, reference: np.ndarray, rng: np.random.Generator) -> Hints:
         u = rng.random()
         if u < self.none_probability:
             return Hints.empty()
-        if u < self.none_probability + self.sparse_probability:
-            ratio = float(np.exp(rng.uniform(np.log(self.sparse_min), np.log(self.ratio_min))))
-        else:
-            ratio = float(rng.uniform(self.ratio_min, self.ratio_max))
+        if u < self.none_probability + self.click_probability:
+            # Log-uniform in 1..clicks_max: a user gives 2 clicks as often as 20.
+            count = int(np.exp(rng.uniform(0.0, np.log(self.clicks_max + 1))))
+            return sample_clicks(reference, min(max(count, 1), self.clicks_max), rng, self.click_radius_max)
+        ratio = float(np.exp(rng.uniform(np.log(self.ratio_min), np.log(self.ratio_max))))
         return sample_hints(reference, ratio, rng, grid=bool(rng.random() < self.grid_probability))
 
 

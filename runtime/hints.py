@@ -236,3 +236,22 @@ def sample_hints(
         rgb=reference[ys, xs, :3].astype(np.uint8),
         radius=np.zeros(len(xs), np.int32),
     )
+
+
+def sample_clicks(
+    reference: np.ndarray, count: int, seed: int | np.random.Generator | None = 0, max_radius: int = 4
+) -> Hints:
+    """``count`` user-like clicks on an RGB reference (H, W, 3): uniform positions, each with a radius drawn from
+    0..max_radius and the mean colour of its (2r+1)^2 patch, as Zhang et al. 2017 simulated users; seeded."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if reference.dtype == np.uint16:
+        reference = (reference.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    height, width = reference.shape[:2]
+    xs = rng.integers(0, width, size=count)
+    ys = rng.integers(0, height, size=count)
+    radii = rng.integers(0, max_radius + 1, size=count)
+    rgb = np.empty((count, 3), np.uint8)
+    for i, (x, y, r) in enumerate(zip(xs, ys, radii)):
+        patch = reference[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1, :3]
+        rgb[i] = np.round(patch.reshape(-1, 3).mean(axis=0))
+    return Hints(xy=np.stack([xs, ys], axis=1).astype(np.float32), rgb=rgb, radius=radii.astype(np.int32))

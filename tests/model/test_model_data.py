@@ -102,15 +102,25 @@ def test_hint_sampling_ratios(make_image: Callable) -> None:
     reference = make_image(100, 100)
     rng = np.random.default_rng(0)
     assert len(HintSampling(none_probability=1.0).draw(reference, rng)) == 0
-    dense = HintSampling(none_probability=0, sparse_probability=0, grid_probability=0)
-    counts = [len(dense.draw(reference, rng)) for _ in range(50)]
-    assert 50 <= min(counts) and max(counts) <= 100  # 0.5-1% of 10,000 pixels
-    sparse = HintSampling(none_probability=0, sparse_probability=1.0, grid_probability=0)
-    sparse_counts = [len(sparse.draw(reference, rng)) for _ in range(50)]
-    assert 2 <= min(sparse_counts) and max(sparse_counts) <= 50  # 0.02-0.5%
-    assert np.median(sparse_counts) < 25  # log-uniform: most draws are well below the dense range
-    grid = HintSampling(none_probability=0, sparse_probability=0, grid_probability=1.0)
-    assert min(len(grid.draw(reference, rng)) for _ in range(20)) >= 50 + 49
+    pixels = HintSampling(none_probability=0, click_probability=0, grid_probability=0)
+    counts = [len(pixels.draw(reference, rng)) for _ in range(200)]
+    assert 5 <= min(counts) and max(counts) <= 200  # 0.05-2% of 10,000 pixels
+    assert np.median(counts) < 60  # log-uniform: the median is near the geometric mean, 32
+    assert all(len(h) == 0 or not h.radius.any() for h in (pixels.draw(reference, rng) for _ in range(5)))
+    grid = HintSampling(none_probability=0, click_probability=0, grid_probability=1.0)
+    assert min(len(grid.draw(reference, rng)) for _ in range(20)) >= 5 + 49
+
+
+def test_hint_sampling_clicks_are_user_like(make_image: Callable) -> None:
+    reference = make_image(100, 100)
+    rng = np.random.default_rng(0)
+    clicks = HintSampling(none_probability=0, click_probability=1.0)
+    draws = [clicks.draw(reference, rng) for _ in range(300)]
+    counts = [len(h) for h in draws]
+    assert min(counts) == 1 and max(counts) <= 50
+    assert np.median(counts) < 15  # log-uniform in 1..50: few clicks are common
+    radii = np.concatenate([h.radius for h in draws])
+    assert radii.min() == 0 and radii.max() == 4
 
 
 def test_training_batches_depend_only_on_seed_and_step(image_folder: Path) -> None:

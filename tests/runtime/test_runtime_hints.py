@@ -19,6 +19,7 @@ from msau.runtime.hints import (
     load_json_hints,
     load_png_hints,
     rasterize,
+    sample_clicks,
     sample_hints,
 )
 
@@ -288,3 +289,14 @@ def test_hints_from_rgba_array() -> None:
     hints = hints_from_rgba(rgba)
     np.testing.assert_array_equal(hints.xy, [[0, 4]])
     np.testing.assert_array_equal(hints.rgb, [[1, 2, 3]])
+
+
+def test_sample_clicks_take_the_patch_mean() -> None:
+    reference = np.zeros((20, 20, 3), np.uint8)
+    reference[:, 10:] = (200, 100, 0)  # left half black, right half orange
+    hints = sample_clicks(reference, 200, seed=3)
+    assert len(hints) == 200 and hints.radius.max() <= 4
+    for (x, y), rgb, r in zip(hints.xy.astype(int), hints.rgb, hints.radius):
+        patch = reference[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+        np.testing.assert_allclose(rgb, patch.reshape(-1, 3).mean(axis=0), atol=0.5)
+    assert np.array_equal(sample_clicks(reference, 5, seed=1).xy, sample_clicks(reference, 5, seed=1).xy)
