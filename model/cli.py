@@ -40,12 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--hue-jitter", type=float, default=defaults.hue_jitter, metavar="P",
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
-    p.add_argument(
-        "--propagation-loss", type=float, default=defaults.propagation_loss, metavar="W",
-        help="weight in [0, 1] of the loss on the ab msau-run serves (the network's ab corrected by its errors at "
-        "the hints, then the hints propagated with it as prior: runtime/refine.py) against the loss on the raw ab; "
-        "about 1.7x slower steps",
-    )
     p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every N steps")
     p.add_argument("--save-every", type=int, default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
@@ -72,15 +66,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
         threads=args.threads, init=args.init, hue_jitter=args.hue_jitter,
-        propagation_loss=args.propagation_loss,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0.0 <= args.propagation_loss <= 1.0:
-        parser.error(f"--propagation-loss must lie in [0, 1], got {args.propagation_loss}")
     config = config_from_args(args)
     try:
         from tqdm import tqdm

@@ -19,7 +19,6 @@ from msau.model.data import TrainingSampler, center_crop, load_folder
 from msau.model.evaluate import Quality, evaluate
 from msau.model.losses import msssim_l1_loss
 from msau.model.network import MSAUNet
-from msau.model.propagation import propagate_from_input
 
 LAST_CHECKPOINT = "last.safetensors"
 BEST_CHECKPOINT = "best.safetensors"
@@ -58,7 +57,6 @@ class TrainConfig:
     max_side: int = 1024
     hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
-    propagation_loss: float = 0.0  # weight of the loss on the hint-propagated ab (what msau-run serves) vs the raw ab
 
     def crop_at(self, step: int) -> tuple[int, int]:
         """(crop, batch size) used at a step."""
@@ -166,15 +164,8 @@ class Trainer:
         return float(loss.detach()), crop, batch_size
 
     def loss(self, prediction: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """MS-SSIM + L1 of the raw ab and, weighted by propagation_loss, of the ab msau-run serves: the prediction
-        corrected by its errors at the hints, then the hints propagated with it as prior, so the network learns to
-        be the prior the runtime needs."""
-        weight = self.config.propagation_loss
-        alpha = self.config.ssim_weight
-        loss = msssim_l1_loss(prediction, y, alpha) * (1 - weight) if weight < 1 else 0.0
-        if weight > 0:
-            loss = loss + weight * msssim_l1_loss(propagate_from_input(prediction, x), y, alpha)
-        return loss
+        """MS-SSIM + L1 of the network's ab against the photo's (Zhao et al. 2016)."""
+        return msssim_l1_loss(prediction, y, self.config.ssim_weight)
 
     def validate(self) -> Quality | None:
         if not self.val_images:

@@ -19,7 +19,6 @@ from msau.model.cli import main as train_main
 from msau.model.config import PRESETS
 from msau.model.evaluate import evaluate
 from msau.model.losses import msssim_l1_loss
-from msau.model.propagation import propagate_from_input
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, StepReport, TrainConfig, Trainer
 
 STEPS = 30
@@ -219,28 +218,3 @@ def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp
     trainer.run(lambda report: losses.append(report.loss))
     assert len(losses) == 2 and all(math.isfinite(loss) and 0 < loss < 2 for loss in losses)
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
-
-
-def test_propagation_loss_scores_what_msau_run_serves(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
-    base = dataclasses.replace(smoke_config(tmp_path / "prop", steps=2), val=None)
-    x, y = Trainer(base).sampler.batch(2, 64, seed=0, step=0)
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-    prediction = torch.from_numpy(np.random.default_rng(0).normal(0, 0.3, y.shape).astype(np.float32))
-    raw = msssim_l1_loss(prediction, y, base.ssim_weight)
-    served = msssim_l1_loss(propagate_from_input(prediction, x), y, base.ssim_weight)
-    assert float(served) < float(raw)  # the hints' colours are in the served ab, not in noise
-    for weight, expected in ((0.0, raw), (1.0, served), (0.25, 0.75 * raw + 0.25 * served)):
-        trainer = Trainer(dataclasses.replace(base, propagation_loss=weight))
-        assert float(trainer.loss(prediction, x, y)) == pytest.approx(float(expected), rel=1e-6), weight
-    trainer = Trainer(dataclasses.replace(base, propagation_loss=1.0))
-    losses: list[float] = []
-    trainer.run(lambda report: losses.append(report.loss))
-    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trainer.model.parameters())
-
-
-def test_cli_rejects_a_propagation_loss_outside_0_to_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        train_main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--propagation-loss", "1.5"])
-    assert exit_info.value.code == 2
-    assert "--propagation-loss must lie in [0, 1], got 1.5" in capsys.readouterr().err
