@@ -41,15 +41,25 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: is a folder, not an image") from None
     except OSError as error:
         raise ImageError(f"{path}: cannot read ({error.strerror or error})") from error
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes | np.ndarray, source: str | Path) -> np.ndarray:
+    """An encoded image held in memory (bytes or a uint8 array) decoded as read_image reads a file.
+
+    Raises ImageError naming ``source`` if it is empty or not a decodable image.
+    """
+    if not isinstance(data, np.ndarray):
+        data = np.frombuffer(data, np.uint8)
     if data.size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(f"{source}: empty file (0 bytes)")
     image = cv2.imdecode(data, _READ_FLAGS)
     if image is None or image.size == 0:
-        raise ImageError(f"{path}: not a readable image (corrupt, truncated or an unsupported format)")
+        raise ImageError(f"{source}: not a readable image (corrupt, truncated or an unsupported format)")
     try:
         return _normalise(image)
     except ImageError as error:
-        raise ImageError(f"{path}: {error}") from None
+        raise ImageError(f"{source}: {error}") from None
 
 
 def _normalise(image: np.ndarray) -> np.ndarray:
