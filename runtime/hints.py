@@ -105,9 +105,17 @@ def load_json_hints(path: str | Path) -> Hints:
     """Read a JSON hint file; HintError naming the file for bad JSON, missing keys or bad values."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as error:
         raise _json_error(path, f"cannot read hint file ({error.strerror or error})") from error
+    return decode_json_hints(data, path)
+
+
+def decode_json_hints(data: bytes, source: str | Path) -> Hints:
+    """Hints from a JSON hint file held in memory; HintError naming ``source`` for bad JSON or values."""
+    path = Path(source)
+    try:
+        document = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise _json_error(path, f"not valid JSON ({error})") from error
     return parse_hints_document(document, path)
@@ -128,13 +136,20 @@ def hints_from_rgba(rgba: np.ndarray) -> Hints:
 def load_png_hints(path: str | Path) -> Hints:
     """Read a painted RGBA PNG hint file; HintError naming the file if it is unreadable or has no alpha."""
     path = Path(path)
-    data = np.fromfile(path, np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    return hints_from_rgba(decode_painted_png(data, path))
+
+
+def decode_painted_png(data: bytes | np.ndarray, source: str | Path) -> np.ndarray:
+    """The RGBA array (H, W, 4) of a painted hint PNG held in memory; HintError naming ``source`` if unusable."""
+    if not isinstance(data, np.ndarray):
+        data = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        raise HintError(f"{path}: cannot read hint image (missing, empty or not a PNG)")
+        raise HintError(f"{source}: cannot read hint image (missing, empty or not a PNG)")
     if image.ndim != 3 or image.shape[2] != 4:
-        raise HintError(f"{path}: a hint PNG needs an alpha channel (RGBA); paint hints on a transparent layer")
-    return hints_from_rgba(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA))
+        raise HintError(f"{source}: a hint PNG needs an alpha channel (RGBA); paint hints on a transparent layer")
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
 
 
 def load_hints(path: str | Path, image_size: tuple[int, int] | None = None) -> Hints:
