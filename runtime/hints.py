@@ -8,6 +8,7 @@ PNG: an RGBA image the size of the input; every pixel with alpha > 0 is a hint o
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import numpy as np
 
 from msau.runtime.color import rgb_to_lab
 from msau.runtime.contract import AB_SCALE
+from msau.runtime.image_header import read_header
+from msau.runtime.image_io import ImageError, check_header
+from msau.runtime.limits import DEFAULT_MAX_PIXELS, MAX_HINT_FILE_BYTES, MAX_HINT_RADIUS, MAX_HINTS
 
 HINT_SUFFIXES = (".json", ".png")
 
@@ -40,11 +44,11 @@ class Hints:
         return int(self.xy.shape[0])
 
     def validate(self, height: int, width: int, source: str = "hints") -> None:
-        """Raise HintError naming ``source`` if any point lies outside an image of height x width."""
+        """Raise HintError naming ``source`` if any point lies outside an image of height x width (or is NaN)."""
         if len(self) == 0:
             return
         x, y = self.xy[:, 0], self.xy[:, 1]
-        outside = (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
+        outside = ~np.isfinite(x) | ~np.isfinite(y) | (x < 0) | (y < 0) | (x > width - 1) | (y > height - 1)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise HintError(
@@ -67,6 +71,13 @@ def _json_error(path: Path, message: str) -> HintError:
     return HintError(f"{path}: {message}")
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float's range
+        return False
+
+
 def _parse_json_hint(path: Path, index: int, item: object) -> tuple[float, float, list[int], int]:
     if not isinstance(item, dict):
         raise _json_error(path, f"hint {index} must be an object with x, y and rgb, got {type(item).__name__}")
@@ -75,14 +86,15 @@ def _parse_json_hint(path: Path, index: int, item: object) -> tuple[float, float
         raise _json_error(path, f"hint {index} is missing {', '.join(repr(k) for k in missing)}")
     x, y, rgb, radius = item["x"], item["y"], item["rgb"], item.get("radius", 0)
     for name, value in (("x", x), ("y", y)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _json_error(path, f"hint {index}: {name} must be a number, got {value!r}")
+        # Python's json reads NaN and Infinity; a NaN would pass every comparison and land at (0, 0).
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise _json_error(path, f"hint {index}: {name} must be a finite number, got {value!r}")
     if not (isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(c, int) and not isinstance(c, bool) for c in rgb)):
         raise _json_error(path, f"hint {index}: rgb must be a list of three integers, got {rgb!r}")
     if any(c < 0 or c > 255 for c in rgb):
         raise _json_error(path, f"hint {index}: rgb {rgb} has a value outside 0-255")
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise _json_error(path, f"hint {index}: radius must be a non-negative integer, got {radius!r}")
+    if isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_HINT_RADIUS:
+        raise _json_error(path, f"hint {index}: radius must be an integer in 0..{MAX_HINT_RADIUS}, got {radius!r}")
     return float(x), float(y), rgb, radius
 
 
@@ -91,6 +103,7 @@ def parse_hints_document(document: object, source: str | Path = "hints") -> Hint
     path = Path(source)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
         raise _json_error(path, 'expected an object {"hints": [{"x": .., "y": .., "rgb": [r, g, b]}, ...]}')
+    _check_count(path, len(document["hints"]))
     parsed = [_parse_json_hint(path, i, item) for i, item in enumerate(document["hints"])]
     if not parsed:
         return Hints.empty()
@@ -101,10 +114,18 @@ def parse_hints_document(document: object, source: str | Path = "hints") -> Hint
     )
 
 
+def _check_count(source: str | Path, count: int) -> None:
+    if count > MAX_HINTS:
+        raise HintError(f"{source}: {count} hints is over the limit of {MAX_HINTS} per image")
+
+
 def load_json_hints(path: str | Path) -> Hints:
-    """Read a JSON hint file; HintError naming the file for bad JSON, missing keys or bad values."""
+    """Read a JSON hint file; HintError naming the file for bad JSON, missing keys, bad values or a file over
+    MAX_HINT_FILE_BYTES."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_HINT_FILE_BYTES:
+            raise _json_error(path, f"hint file of {path.stat().st_size} bytes is over the limit of {MAX_HINT_FILE_BYTES}")
         data = path.read_bytes()
     except OSError as error:
         raise _json_error(path, f"cannot read hint file ({error.strerror or error})") from error
@@ -114,8 +135,10 @@ def load_json_hints(path: str | Path) -> Hints:
 def decode_json_hints(data: bytes, source: str | Path) -> Hints:
     """Hints from a JSON hint file held in memory; HintError naming ``source`` for bad JSON or values."""
     path = Path(source)
+    if len(data) > MAX_HINT_FILE_BYTES:
+        raise _json_error(path, f"hint file of {len(data)} bytes is over the limit of {MAX_HINT_FILE_BYTES}")
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8-sig"))  # editors on Windows save UTF-8 with a byte order mark
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise _json_error(path, f"not valid JSON ({error})") from error
     return parse_hints_document(document, path)
@@ -123,9 +146,11 @@ def decode_json_hints(data: bytes, source: str | Path) -> Hints:
 
 def hints_from_rgba(rgba: np.ndarray) -> Hints:
     """Hints from a painted RGBA array (H, W, 4): every pixel with alpha > 0; 16-bit values are scaled to 8."""
+    painted = rgba[:, :, 3] > 0
+    _check_count("painted hints", int(np.count_nonzero(painted)))
     if rgba.dtype == np.uint16:
         rgba = (rgba.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    ys, xs = np.nonzero(rgba[:, :, 3] > 0)
+    ys, xs = np.nonzero(painted)
     return Hints(
         xy=np.stack([xs, ys], axis=1).astype(np.float32),
         rgb=rgba[ys, xs, :3].astype(np.uint8),
@@ -133,17 +158,38 @@ def hints_from_rgba(rgba: np.ndarray) -> Hints:
     )
 
 
-def load_png_hints(path: str | Path) -> Hints:
-    """Read a painted RGBA PNG hint file; HintError naming the file if it is unreadable or has no alpha."""
+def load_png_hints(path: str | Path, image_size: tuple[int, int] | None = None) -> Hints:
+    """Read a painted RGBA PNG hint file; HintError naming the file if it is unreadable, has no alpha, or (with
+    image_size (H, W)) is not the image's size."""
     path = Path(path)
     data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
-    return hints_from_rgba(decode_painted_png(data, path))
+    rgba = decode_painted_png(data, path, image_size)
+    try:
+        return hints_from_rgba(rgba)
+    except HintError as error:
+        raise HintError(f"{path}: {error}") from None
 
 
-def decode_painted_png(data: bytes | np.ndarray, source: str | Path) -> np.ndarray:
-    """The RGBA array (H, W, 4) of a painted hint PNG held in memory; HintError naming ``source`` if unusable."""
+def decode_painted_png(
+    data: bytes | np.ndarray, source: str | Path, image_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The RGBA array (H, W, 4) of a painted hint PNG held in memory; HintError naming ``source`` if unusable.
+
+    With image_size (H, W), a PNG of another size is refused from its header, before it is decoded; without,
+    the header must declare at most DEFAULT_MAX_PIXELS pixels.
+    """
     if not isinstance(data, np.ndarray):
         data = np.frombuffer(data, np.uint8)
+    header = read_header(memoryview(data)) if data.size else None
+    if header is not None and image_size is not None and (header.height, header.width) != tuple(image_size):
+        raise HintError(
+            f"{source}: hint PNG is {header.width}x{header.height} but the image is {image_size[1]}x{image_size[0]}; "
+            "paint hints on a layer of the image's own size"
+        )
+    try:
+        check_header(source, header, DEFAULT_MAX_PIXELS)
+    except ImageError as error:
+        raise HintError(str(error)) from None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise HintError(f"{source}: cannot read hint image (missing, empty or not a PNG)")
@@ -159,24 +205,12 @@ def load_hints(path: str | Path, image_size: tuple[int, int] | None = None) -> H
     if suffix == ".json":
         hints = load_json_hints(path)
     elif suffix == ".png":
-        hints = load_png_hints(path)
-        if image_size is not None:
-            png_size = _png_size(path)
-            if png_size != tuple(image_size):
-                raise HintError(
-                    f"{path}: hint PNG is {png_size[1]}x{png_size[0]} but the image is {image_size[1]}x{image_size[0]}; "
-                    "paint hints on a layer of the image's own size"
-                )
+        hints = load_png_hints(path, image_size)
     else:
         raise HintError(f"{path}: unknown hint format {suffix!r}; use .json or .png")
     if image_size is not None:
         hints.validate(image_size[0], image_size[1], str(path))
     return hints
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-    return int(image.shape[0]), int(image.shape[1])
 
 
 def rasterize(
@@ -185,7 +219,8 @@ def rasterize(
     """Hint channels (3, h, w) float32 at the network size: a/AB_SCALE, b/AB_SCALE, mask.
 
     Coordinates (and radii) are scaled from image_size (H, W) to net_size (h, w). Several hints that land
-    on one network pixel are averaged in Lab.
+    on one network pixel are averaged in Lab. The cost is O(K + h * w) for K hints whatever their radii: each
+    patch is a rectangle added to summed-area tables, never expanded pixel by pixel.
     """
     out_h, out_w = net_size
     channels = np.zeros((3, out_h, out_w), np.float32)
@@ -196,29 +231,29 @@ def rasterize(
     ab = rgb_to_lab(hints.rgb)[:, 1:] / AB_SCALE  # (K, 2)
     cx = np.clip(np.floor((hints.xy[:, 0] + 0.5) * sx).astype(np.int64), 0, out_w - 1)
     cy = np.clip(np.floor((hints.xy[:, 1] + 0.5) * sy).astype(np.int64), 0, out_h - 1)
-    radius = np.round(hints.radius * min(sx, sy)).astype(np.int64)
-    if radius.any():
-        cx, cy, ab = _expand_patches(cx, cy, radius, ab, out_h, out_w)
-    flat = cy * out_w + cx
-    count = np.bincount(flat, minlength=out_h * out_w).astype(np.float32)
-    hit = count > 0
+    radius = np.round(hints.radius.astype(np.float64) * min(sx, sy)).astype(np.int64)
+    top, bottom = np.maximum(cy - radius, 0), np.minimum(cy + radius + 1, out_h)  # rows [top, bottom)
+    left, right = np.maximum(cx - radius, 0), np.minimum(cx + radius + 1, out_w)
+    count = _box_sums(top, bottom, left, right, np.ones(len(cx)), out_h, out_w)  # hints covering each pixel
+    hit = count > 0.5  # counts are whole numbers; the cumulative sums leave them within 1e-9 of one
     for c in range(2):
-        total = np.bincount(flat, weights=ab[:, c], minlength=out_h * out_w).astype(np.float32)
-        channels[c].reshape(-1)[hit] = total[hit] / count[hit]
-    channels[2].reshape(-1)[hit] = 1.0
+        total = _box_sums(top, bottom, left, right, ab[:, c].astype(np.float64), out_h, out_w)
+        channels[c][hit] = total[hit] / count[hit]
+    channels[2][hit] = 1.0
     return channels
 
 
-def _expand_patches(
-    cx: np.ndarray, cy: np.ndarray, radius: np.ndarray, ab: np.ndarray, height: int, width: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, values = [], [], []
-    for x, y, r, v in zip(cx, cy, radius, ab):
-        gy, gx = np.mgrid[max(0, y - r) : min(height, y + r + 1), max(0, x - r) : min(width, x + r + 1)]
-        xs.append(gx.ravel())
-        ys.append(gy.ravel())
-        values.append(np.repeat(v[None], gx.size, axis=0))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(values)
+def _box_sums(
+    top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray, values: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """(height, width) float64: at each pixel, the sum of the values of the boxes [top, bottom) x [left, right)
+    that cover it; a difference table with four corners per box, then cumulative sums over both axes."""
+    table = np.zeros((height + 1, width + 1), np.float64)
+    np.add.at(table, (top, left), values)
+    np.add.at(table, (top, right), -values)
+    np.add.at(table, (bottom, left), -values)
+    np.add.at(table, (bottom, right), values)
+    return np.cumsum(np.cumsum(table, axis=0), axis=1)[:height, :width]
 
 
 def sample_points(

@@ -80,10 +80,10 @@ def test_json_round_trip(tmp_path: Path) -> None:
         ({"hints": [{"x": 1, "y": 1, "rgb": [1.5, 0, 0]}]}, "hint 0: rgb must be a list of three integers, got [1.5, 0, 0]"),
         ({"hints": [{"x": 1, "y": 1, "rgb": [1, 2]}]}, "hint 0: rgb must be a list of three integers, got [1, 2]"),
         ({"hints": [{"x": 1, "y": 1, "rgb": "red"}]}, "hint 0: rgb must be a list of three integers, got 'red'"),
-        ({"hints": [{"x": "1", "y": 1, "rgb": [1, 2, 3]}]}, "hint 0: x must be a number, got '1'"),
-        ({"hints": [{"x": 1, "y": True, "rgb": [1, 2, 3]}]}, "hint 0: y must be a number, got True"),
-        ({"hints": [{"x": 1, "y": 1, "rgb": [1, 2, 3], "radius": -1}]}, "hint 0: radius must be a non-negative integer, got -1"),
-        ({"hints": [{"x": 1, "y": 1, "rgb": [1, 2, 3], "radius": 1.5}]}, "hint 0: radius must be a non-negative integer, got 1.5"),
+        ({"hints": [{"x": "1", "y": 1, "rgb": [1, 2, 3]}]}, "hint 0: x must be a finite number, got '1'"),
+        ({"hints": [{"x": 1, "y": True, "rgb": [1, 2, 3]}]}, "hint 0: y must be a finite number, got True"),
+        ({"hints": [{"x": 1, "y": 1, "rgb": [1, 2, 3], "radius": -1}]}, "hint 0: radius must be an integer in 0..1000000000, got -1"),
+        ({"hints": [{"x": 1, "y": 1, "rgb": [1, 2, 3], "radius": 1.5}]}, "hint 0: radius must be an integer in 0..1000000000, got 1.5"),
         ({"hints": ["x=1"]}, "hint 0 must be an object with x, y and rgb, got str"),
     ],
 )
@@ -300,3 +300,89 @@ def test_sample_clicks_take_the_patch_mean() -> None:
         patch = reference[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
         np.testing.assert_allclose(rgb, patch.reshape(-1, 3).mean(axis=0), atol=0.5)
     assert np.array_equal(sample_clicks(reference, 5, seed=1).xy, sample_clicks(reference, 5, seed=1).xy)
+
+
+def _rasterize_by_expanding(hints: Hints, image_size: tuple[int, int], net_size: tuple[int, int]) -> np.ndarray:
+    """The definition of rasterize, pixel by pixel: each hint paints its clipped patch, overlaps averaged."""
+    out_h, out_w = net_size
+    sx, sy = out_w / image_size[1], out_h / image_size[0]
+    total, count = np.zeros((2, out_h, out_w)), np.zeros((out_h, out_w))
+    ab = skcolor.rgb2lab(hints.rgb[None].astype(np.float64) / 255.0)[0, :, 1:] / AB_SCALE
+    for (x, y), r, value in zip(hints.xy, hints.radius, ab):
+        cx = min(max(int(np.floor((x + 0.5) * sx)), 0), out_w - 1)
+        cy = min(max(int(np.floor((y + 0.5) * sy)), 0), out_h - 1)
+        r = int(round(r * min(sx, sy)))
+        patch = (slice(max(cy - r, 0), cy + r + 1), slice(max(cx - r, 0), cx + r + 1))
+        total[(slice(None),) + patch] += value[:, None, None]
+        count[patch] += 1
+    expected = np.zeros((3, out_h, out_w), np.float32)
+    hit = count > 0
+    expected[:2, hit] = total[:, hit] / count[hit]
+    expected[2, hit] = 1
+    return expected
+
+
+def test_rasterize_overlapping_patches_average_as_painted_pixel_by_pixel(rng: np.random.Generator) -> None:
+    hints = Hints(
+        xy=rng.uniform(0, 199, size=(40, 2)).astype(np.float32),
+        rgb=rng.integers(0, 256, size=(40, 3)).astype(np.uint8),
+        radius=rng.integers(0, 30, size=40).astype(np.int32),
+    )
+    got = rasterize(hints, (150, 200), (48, 64))
+    np.testing.assert_array_equal(got[2], _rasterize_by_expanding(hints, (150, 200), (48, 64))[2])
+    np.testing.assert_allclose(got, _rasterize_by_expanding(hints, (150, 200), (48, 64)), atol=2e-4)
+
+
+def test_rasterize_costs_the_network_grid_whatever_the_radii() -> None:
+    # 2,000 hints of radius 1e9 once expanded to 2,000 x 256^2 pixels (8 GB); now two (257, 257) tables.
+    count = 2000
+    hints = Hints(
+        xy=np.full((count, 2), 50, np.float32), rgb=np.full((count, 3), (200, 30, 40), np.uint8),
+        radius=np.full(count, 1_000_000_000, np.int32),
+    )
+    channels = rasterize(hints, (100, 100), (256, 256))
+    assert channels[2].min() == 1.0  # every pixel painted
+    np.testing.assert_allclose(channels[:2], rasterize(Hints(hints.xy[:1], hints.rgb[:1], hints.radius[:1]), (100, 100), (256, 256))[:2], atol=1e-6)
+
+
+@pytest.mark.parametrize("text", ['{"hints": [{"x": NaN, "y": NaN, "rgb": [1, 2, 3]}]}',
+                                  '{"hints": [{"x": Infinity, "y": 1, "rgb": [1, 2, 3]}]}',
+                                  '{"hints": [{"x": 1e999, "y": 1, "rgb": [1, 2, 3]}]}'])
+def test_json_nan_and_infinite_coordinates_are_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HintError, match=rf"^{path}: hint 0: x must be a finite number, got (nan|inf)$"):
+        load_json_hints(path)
+
+
+def test_nan_coordinates_in_a_hints_object_lie_outside_the_image() -> None:
+    hints = Hints(np.array([[np.nan, np.nan]], np.float32), np.zeros((1, 3), np.uint8), np.zeros(1, np.int32))
+    with pytest.raises(HintError, match=r"^api: hint 0 at \(x=nan, y=nan\) lies outside the 8x4 image"):
+        hints.validate(4, 8, "api")
+
+
+def test_json_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"hints": [{"x": 1, "y": 2, "rgb": [3, 4, 5]}]}).encode())
+    assert load_json_hints(path).xy.tolist() == [[1.0, 2.0]]
+
+
+def test_too_many_hints_and_too_big_a_file_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import msau.runtime.hints as hints_module
+
+    monkeypatch.setattr(hints_module, "MAX_HINTS", 2)
+    path = write_json(tmp_path / "many.json", {"hints": [{"x": 0, "y": 0, "rgb": [0, 0, 0]}] * 3})
+    with pytest.raises(HintError, match=rf"^{path}: 3 hints is over the limit of 2 per image$"):
+        load_json_hints(path)
+    painted = np.full((2, 2, 4), 255, np.uint8)
+    with pytest.raises(HintError, match=r"^painted hints: 4 hints is over the limit of 2 per image$"):
+        hints_from_rgba(painted)
+    monkeypatch.setattr(hints_module, "MAX_HINT_FILE_BYTES", 10)
+    with pytest.raises(HintError, match=rf"^{path}: hint file of \d+ bytes is over the limit of 10$"):
+        load_json_hints(path)
+
+
+def test_png_of_the_wrong_size_is_refused_before_decoding(tmp_path: Path, png_bomb: Callable) -> None:
+    path = png_bomb(tmp_path / "big.png", 30000, 30000)
+    with pytest.raises(HintError, match=rf"^{path}: hint PNG is 30000x30000 but the image is 8x4;"):
+        load_hints(path, (4, 8))
