@@ -61,7 +61,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--model",
         type=Path,
         help="model file (.onnx, .safetensors, ...); each backend loads the "
-        "sibling with its own suffix (<stem>.onnx, <stem>.safetensors, <stem>-fp16.onnx, <stem>.engine). "
+        "artifact of the same stem that msau-export writes (<stem>.onnx, <stem>.fp16.onnx, <stem>.xml, <stem>.safetensors, "
+        "<stem>[.fp16].engine). "
         "Default: the shipped msau-tiny model",
     )
     group.add_argument(

@@ -8,6 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from msau.runtime.artifacts import (
+    ONNX_SUFFIX,
+    WRITTEN_SUFFIXES,
+    artifact_filename,
+    artifact_path,
+    model_stem,
+    naming_pattern,
+    resolve_artifact,
+)
 from msau.runtime.backends.base import (
     BACKENDS,
     Backend,
@@ -18,8 +27,6 @@ from msau.runtime.backends.base import (
 )
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
-# A precision-specific artifact beside the model: <stem>-fp16.onnx, <stem>_fp16.engine, <stem>.fp16.onnx ...
-PRECISION_MARKERS = ("-{p}", "_{p}", ".{p}")
 # Backends that run on an NVIDIA GPU when the host has one (openvino stays on the CPU).
 GPU_DEVICES = {"torch": "cuda", "onnxruntime": "cuda"}
 
@@ -55,60 +62,6 @@ class Config:
         return self
 
 
-def base_stem(path: Path) -> str:
-    """The model's stem without a precision marker: msau-tiny-fp16.onnx -> msau-tiny."""
-    stem = path.stem if path.suffix else path.name
-    for precision in ("fp16", "bf16", "fp32", "int8"):
-        for marker in PRECISION_MARKERS:
-            suffix = marker.format(p=precision)
-            if stem.lower().endswith(suffix):
-                return stem[: -len(suffix)]
-    return stem
-
-
-def marked_precision(path: Path) -> str | None:
-    """The precision a file name is marked with (msau-tiny-fp16.onnx -> fp16), or None."""
-    stem = path.stem.lower()
-    for precision in ("fp16", "bf16", "fp32", "int8"):
-        if any(stem.endswith(marker.format(p=precision)) for marker in PRECISION_MARKERS):
-            return precision
-    return None
-
-
-def artifact_candidates(model: Path, suffixes: Sequence[str], precision: str) -> list[Path]:
-    """Files that could serve this backend and precision, most specific first: <stem>-<precision><suffix>
-    variants (not for fp32), the model itself when its suffix fits and it is not marked with another
-    precision, then <stem><suffix>."""
-    folder, stem = model.parent, base_stem(model)
-    candidates = []
-    for suffix in suffixes:
-        if precision != "fp32":
-            candidates += [folder / f"{stem}{marker.format(p=precision)}{suffix}" for marker in PRECISION_MARKERS]
-    if model.suffix.lower() in suffixes and marked_precision(model) in (None, precision):
-        candidates.append(model)
-    candidates += [folder / f"{stem}{suffix}" for suffix in suffixes]
-    unique = []
-    for candidate in candidates:
-        if candidate not in unique:
-            unique.append(candidate)
-    return unique
-
-
-def resolve_artifact(model: Path, suffixes: Sequence[str], precision: str) -> Path | None:
-    """The first existing candidate file, or None."""
-    return next((path for path in artifact_candidates(model, suffixes, precision) if path.is_file()), None)
-
-
-def precision_sibling(model: Path, suffix: str, precision: str) -> Path | None:
-    """A precision-marked file with this suffix beside the model (<stem>-fp16.onnx ...), if present."""
-    folder, stem = model.parent, base_stem(model)
-    for marker in PRECISION_MARKERS:
-        path = folder / f"{stem}{marker.format(p=precision)}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
 def artifact_mb(path: Path | None) -> float | None:
     """Size in MB (10^6 bytes) of a model file and its ONNX external-data file, if any."""
     if path is None or not path.is_file():
@@ -139,10 +92,11 @@ def _default_skip(backend: str, precision: str, device: str | None, model: Path)
         backend == "onnxruntime"
         and precision == "fp16"
         and not gpu
-        and precision_sibling(model, ".onnx", "fp16") is None
+        and not artifact_path(model.parent, model_stem(model), ONNX_SUFFIX, "fp16").is_file()
     ):
         return (
-            f"no FP16 ONNX file beside {model.name} ({base_stem(model)}-fp16.onnx, written by msau-export --fp16); "
+            f"no FP16 ONNX file beside {model.name} ({artifact_filename(model_stem(model), ONNX_SUFFIX, 'fp16')}, "
+            "written by msau-export --fp16); "
             "ONNX Runtime on the CPU has few fp16 kernels, ask with --precisions fp16 to measure it anyway"
         )
     if backend == "torch" and precision == "fp16" and not gpu:
@@ -181,12 +135,13 @@ def plan_configs(
         config_device = device if device is not None else default_device(name, gpu)
         for precision in wanted:
             config = Config(name, precision, config_device, options=dict(options or {}))
-            config.artifact = resolve_artifact(model, tuple(s.lower() for s in cls.model_suffixes), precision)
+            config.artifact = resolve_artifact(model, cls.model_suffixes, precision)
             if config.artifact is None:
                 kinds = "/".join(cls.model_suffixes)
+                looked = " or ".join(naming_pattern(model_stem(model), suffix) for suffix in cls.model_suffixes if suffix in WRITTEN_SUFFIXES)
                 config.skip(
-                    f"no {kinds} file for the {name} backend beside {model} "
-                    f"(it looks for {base_stem(model)}{cls.model_suffixes[0]} and precision-named variants)"
+                    f"no {kinds} file for the {name} backend beside {model} (it looks for {looked}, as msau-export "
+                    "names them)"
                 )
             elif precisions is None and (why := _default_skip(name, precision, config_device, model)):
                 config.skip(why)

@@ -118,9 +118,9 @@ def model_gflops(model: str | Path, height: int, width: int) -> tuple[float | No
     of the safetensors checkpoint or the ONNX metadata. (None, why) if neither is possible.
     """
     model = Path(model)
-    from msau.benchmarks.configs import base_stem
+    from msau.runtime.artifacts import CHECKPOINT_SUFFIX, ONNX_SUFFIX, artifact_path, model_stem
 
-    onnx_file = model if model.suffix.lower() == ".onnx" else model.parent / f"{base_stem(model)}.onnx"
+    onnx_file = model if model.suffix.lower() == ONNX_SUFFIX else artifact_path(model.parent, model_stem(model), ONNX_SUFFIX)
     problems = []
     if onnx_file.is_file():
         try:
@@ -135,7 +135,7 @@ def model_gflops(model: str | Path, height: int, width: int) -> tuple[float | No
     except ImportError:
         problems.append("torch is missing (pip install 'msau[train]')")
         return None, "not counted: " + "; ".join(problems)
-    checkpoint = model.parent / f"{base_stem(model)}.safetensors"
+    checkpoint = artifact_path(model.parent, model_stem(model), CHECKPOINT_SUFFIX)
     config = None
     if checkpoint.is_file():
         from msau.model.checkpoint import read_checkpoint_metadata

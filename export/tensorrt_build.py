@@ -3,7 +3,9 @@
 The network is strongly typed (the only mode on TensorRT 11, opt-in on 10): the precision is the ONNX graph's
 own, so an FP16 engine is built from the FP16 ONNX and no precision builder flag is set. One optimisation
 profile covers the batch and spatial ranges; the workspace is capped; the timing cache persists across builds.
-The engine is run on the verification set before it is written.
+The engine is run on the verification set before it is written, by the runtime's own runner
+(``TensorRTBackend.from_plan``): what is checked is what serves. The CUDA plumbing and the GPU lookup live
+there too (msau.runtime.backends.tensorrt); this module only builds.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from msau.runtime.atomic import write_bytes_atomic
 from msau.runtime.backends.base import BackendError, require
-from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_NAME, SIZE_MULTIPLE
+from msau.runtime.backends.tensorrt import EXTRA, cuda_check, gpu_info, import_cudart
+from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, SIZE_MULTIPLE
 from msau.runtime.engine_sidecar import (
     HARDWARE_COMPATIBILITY_LEVELS,
     engine_key,
@@ -26,8 +27,6 @@ from msau.runtime.engine_sidecar import (
     sidecar_path,
     write_sidecar,
 )
-
-EXTRA = "tensorrt"
 
 
 class GpuUnavailableError(BackendError):
@@ -102,24 +101,6 @@ class BuildResult:
     seconds: float
 
 
-def _cudart():
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        cudart = require("cuda.cudart", EXTRA, "TensorRT")  # older cuda-python layout
-    return cudart
-
-
-def _check(result, what: str):
-    """cuda-python returns (error, *values); raise on an error, return the values."""
-    error, *values = result if isinstance(result, tuple) else (result,)
-    if getattr(error, "value", error) != 0:  # cudaError_t is an enum; cudaSuccess is 0
-        raise GpuUnavailableError(f"{what} failed: CUDA error {error!r}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
 def probe_tensorrt() -> TensorRTTarget:
     """TensorRT's version and GPU 0's name and compute capability.
 
@@ -127,14 +108,11 @@ def probe_tensorrt() -> TensorRTTarget:
     without an NVIDIA GPU and a working driver.
     """
     trt = require("tensorrt", EXTRA, "TensorRT")
-    cudart = _cudart()
+    cudart = import_cudart()
     try:
-        count = _check(cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
-        if count < 1:
+        if cuda_check(cudart.cudaGetDeviceCount()) < 1:
             raise GpuUnavailableError("no CUDA device")
-        prop = _check(cudart.cudaGetDeviceProperties(0), "cudaGetDeviceProperties")
-        name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
-        gpu = (name.rstrip("\x00").strip(), f"{prop.major}.{prop.minor}")
+        gpu = gpu_info(cudart, 0)
     except Exception as error:  # without a driver, cuda-python raises as well as returning error codes
         raise GpuUnavailableError(
             f"building a TensorRT engine needs an NVIDIA GPU with a working driver, and none is visible ({error}); "
@@ -228,49 +206,6 @@ def build_plan(
     if timing_cache is not None:
         write_bytes_atomic(timing_cache, bytes(cache.serialize()))
     return bytes(plan)
-
-
-def run_plan(plan: bytes, x: np.ndarray) -> np.ndarray:
-    """ab (N, 2, H, W) float32 of an engine (plan bytes) on contract inputs x (N, 4, H, W), on GPU 0."""
-    trt = require("tensorrt", EXTRA, "TensorRT")
-    cudart = _cudart()
-    logger = _logger(trt)
-    runtime = trt.Runtime(logger)  # must outlive the engine
-    engine = runtime.deserialize_cuda_engine(plan)
-    if engine is None:
-        raise EngineBuildError("TensorRT cannot load the engine it built:\n  " + "\n  ".join(logger.messages))
-    context = engine.create_execution_context()
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    context.set_input_shape(INPUT_NAME, tuple(x.shape))
-    out = np.empty(tuple(context.get_tensor_shape(OUTPUT_NAME)), np.float32)
-    device_in = _check(cudart.cudaMalloc(x.nbytes), "cudaMalloc")
-    device_out = _check(cudart.cudaMalloc(out.nbytes), "cudaMalloc")
-    stream = _check(cudart.cudaStreamCreate(), "cudaStreamCreate")
-    try:
-        to_device, to_host = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        _check(cudart.cudaMemcpy(device_in, x.ctypes.data, x.nbytes, to_device), "cudaMemcpy")
-        context.set_tensor_address(INPUT_NAME, int(device_in))
-        context.set_tensor_address(OUTPUT_NAME, int(device_out))
-        if not context.execute_async_v3(int(stream)):
-            raise EngineBuildError("TensorRT failed to run the engine:\n  " + "\n  ".join(logger.messages))
-        _check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        _check(cudart.cudaMemcpy(out.ctypes.data, device_out, out.nbytes, to_host), "cudaMemcpy")
-    finally:
-        cudart.cudaStreamDestroy(stream)
-        cudart.cudaFree(device_in)
-        cudart.cudaFree(device_out)
-    return out
-
-
-def run_plan_batched(plan: bytes, x: np.ndarray, profile: ShapeProfile) -> np.ndarray:
-    """run_plan over x in batches the profile admits (the last one padded by repetition)."""
-    batch = max(profile.batch[0], min(profile.batch[2], 4))
-    outputs = []
-    for start in range(0, len(x), batch):
-        chunk = x[start : start + batch]
-        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)]) if len(chunk) < batch else chunk
-        outputs.append(run_plan(plan, padded)[: len(chunk)])
-    return np.concatenate(outputs)
 
 
 def existing_engine(engine_path: Path, key: str) -> dict | None:

@@ -80,8 +80,8 @@ def resolve_model(model: str | Path | None, backend: str) -> Path:
 
 def _engine_for(path: Path, precision: str | None) -> tuple[Path, str]:
     """The TensorRT engine for a model path (itself, or the one msau-export wrote beside it) and its precision."""
+    from msau.runtime.artifacts import find_engine
     from msau.runtime.backends.auto import engine_precision
-    from msau.runtime.backends.tensorrt import find_engine
 
     engine = find_engine(path, precision)
     if engine is None:
@@ -90,6 +90,16 @@ def _engine_for(path: Path, precision: str | None) -> tuple[Path, str]:
             "build one on this machine with msau-export --engine"
         )
     return engine, precision or engine_precision(engine) or "fp32"
+
+
+def resolve_for_backend(path: Path, backend: str, precision: str) -> Path:
+    """The file a backend opens for a model path and precision, by msau's one naming rule (the IR beside an ONNX
+    for openvino, ``<stem>.fp16.onnx`` for onnxruntime fp16, ``<stem>.safetensors`` for torch); path itself if
+    none is there (the backend then says what is wrong with it)."""
+    from msau.runtime.artifacts import resolve_artifact
+    from msau.runtime.backends.base import backend_class
+
+    return resolve_artifact(path, backend_class(backend).model_suffixes, precision) or path
 
 
 class Colorizer:
@@ -133,6 +143,8 @@ class Colorizer:
             backend, path, precision, device = choice.backend, choice.model_path, choice.precision, choice.device
         elif backend == "tensorrt":
             path, precision = _engine_for(path, precision)
+        if backend != "tensorrt":
+            path = resolve_for_backend(path, backend, precision or "fp32")
         self.backend: Backend = open_backend(backend, path, precision or "fp32", device, **options)
 
     def describe(self) -> str:

@@ -1,7 +1,7 @@
 """``auto``: the fastest backend this machine can run for a model.
 
-Order: a TensorRT engine on an NVIDIA GPU (the model itself, or ``<name>.<precision>.engine`` beside it, as
-msau-export names them), then ONNX Runtime
+Order: a TensorRT engine on an NVIDIA GPU (the model itself, or ``<stem>[.<precision>].engine`` beside it, by
+msau's naming rule, msau.runtime.artifacts), then ONNX Runtime
 on CUDA (onnxruntime-gpu), then OpenVINO on the CPU (bf16 where the CPU has it), then ONNX Runtime on the CPU.
 A ``.safetensors`` model has one runner, torch (on CUDA if torch sees a GPU). Each probe is a small function
 so that the choice can be tested without the hardware.
@@ -92,7 +92,7 @@ def engine_precision(engine: Path) -> str | None:
 
 def choose(model_path: str | Path, precision: str | None = None, device: str | None = None) -> Choice:
     """The backend auto runs model_path with; precision None lets each backend take its fastest good one."""
-    from msau.runtime.backends.tensorrt import ENGINE_SUFFIXES, find_engine
+    from msau.runtime.artifacts import ENGINE_SUFFIXES, find_engine
 
     path = Path(model_path)
     suffix = path.suffix.lower()

@@ -2,9 +2,9 @@
 
 Devices: ``cpu`` (default), ``cuda`` or ``cuda:N`` (CUDA execution provider), ``tensorrt`` or ``tensorrt:N``
 (TensorRT execution provider, FP16 on request, engine and timing caches kept in a folder so that only the
-first run pays for the build). fp16 on ``cpu``/``cuda`` runs an FP16 ONNX graph: the given file if it is one,
-a sibling ``<stem>-fp16.onnx`` / ``<stem>_fp16.onnx`` / ``<stem>.fp16.onnx`` if there is one, or else a
-conversion made in memory (needs onnxconverter-common, the ``export`` extra).
+first run pays for the build). fp16 on ``cpu``/``cuda`` runs an FP16 ONNX graph: the given file if its name says it is one
+(``<stem>.fp16.onnx``, msau.runtime.artifacts; the Colorizer and msau-bench pass it when msau-export wrote it),
+else a conversion made in memory (needs onnxconverter-common, the ``export`` extra).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.artifacts import parse_artifact
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
 from msau.runtime.contract import INPUT_NAME, OUTPUT_NAME
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-FP16_MARKERS = ("-fp16", "_fp16", ".fp16")
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "msau" / "ort-tensorrt"
 
 
@@ -29,22 +29,6 @@ def parse_device(device: str | None) -> tuple[str, int]:
     if kind not in PROVIDERS or (index and not index.isdigit()):
         raise BackendError(f"the onnxruntime backend runs on cpu, cuda[:N] or tensorrt[:N], not {device!r}")
     return kind, int(index or 0)
-
-
-def fp16_sibling(path: Path) -> Path | None:
-    """The FP16 ONNX file that goes with an FP32 one (``<stem>-fp16.onnx`` and variants), if present."""
-    if is_fp16_name(path):
-        return path
-    for marker in FP16_MARKERS:
-        candidate = path.with_name(f"{path.stem}{marker}{path.suffix}")
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def is_fp16_name(path: Path) -> bool:
-    """True if the file name says it is an FP16 graph (``model-fp16.onnx``)."""
-    return any(path.stem.lower().endswith(marker) for marker in FP16_MARKERS)
 
 
 def convert_to_fp16(path: Path) -> bytes:
@@ -116,8 +100,9 @@ class OnnxRuntimeBackend(Backend):
         """The file (or in-memory graph) to load: FP32 as given, or an FP16 graph for fp16 on cpu/cuda."""
         if self.precision != "fp16" or kind == "tensorrt":
             return str(self.model_path)  # the TensorRT EP makes its own FP16 engine from the FP32 graph
-        sibling = fp16_sibling(self.model_path)
-        return str(sibling) if sibling is not None else convert_to_fp16(self.model_path)
+        if parse_artifact(self.model_path).precision == "fp16":
+            return str(self.model_path)
+        return convert_to_fp16(self.model_path)
 
     def _providers(self, kind: str, index: int, cache_dir: str | Path | None) -> list:
         cuda = ("CUDAExecutionProvider", {"device_id": index})

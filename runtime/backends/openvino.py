@@ -1,6 +1,7 @@
 """OpenVINO on the CPU: fp32, or bf16 inference precision where the CPU has it (AVX512-BF16 or AMX).
 
-The ONNX file (or an OpenVINO IR ``.xml``, given or found beside the ONNX) is read once; a compiled model is made per input shape the first
+The ONNX file or OpenVINO IR ``.xml`` it is given is read once (the Colorizer and msau-bench give the IR where
+msau-export wrote one beside the ONNX: msau.runtime.artifacts); a compiled model is made per input shape the first
 time that shape is seen and kept (a few shapes, least recently used dropped), because static shapes run
 faster on the CPU plugin than dynamic ones and a batch run sees one or two shapes in all.
 """
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.artifacts import IR_SUFFIX, ONNX_SUFFIX
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError
 from msau.runtime.contract import OUTPUT_NAME
 
@@ -43,14 +44,6 @@ def bf16_supported(core=None, device: str = "CPU") -> bool:
         return False
 
 
-def ir_sibling(path: Path) -> Path | None:
-    """The OpenVINO IR (``<name>.xml`` with its ``.bin``) that msau-export wrote beside an ONNX file, if any."""
-    if path.suffix.lower() != ".onnx":
-        return None
-    xml = path.with_name(path.name.split(".")[0] + ".xml")
-    return xml if xml.is_file() and xml.with_suffix(".bin").is_file() else None
-
-
 class OpenVINOBackend(Backend):
     """OpenVINO compiled model on the CPU (or another OpenVINO device name such as GPU).
 
@@ -60,7 +53,7 @@ class OpenVINOBackend(Backend):
 
     name = "openvino"
     precisions = ("fp32", "bf16")
-    model_suffixes = (".onnx", ".xml")
+    model_suffixes = (IR_SUFFIX, ONNX_SUFFIX)  # in order of preference: the IR, where msau-export wrote one
 
     def __init__(self, model_path, precision="fp32", device=None, threads: int | None = None,
                  streams: int | str | None = None, hint: str = "LATENCY",
@@ -93,8 +86,7 @@ class OpenVINOBackend(Backend):
             self.config["NUM_STREAMS"] = str(streams)
         self._core = core
         self._ov = ov
-        # msau-export writes <name>.xml beside the ONNX only where the IR measured better: use it when there.
-        self.source = ir_sibling(self.model_path) or self.model_path
+        self.source = self.model_path
         self._model = core.read_model(str(self.source))
         self._input = self._model.inputs[0].get_any_name()
         names = [o.get_any_name() for o in self._model.outputs]

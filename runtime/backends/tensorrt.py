@@ -6,7 +6,11 @@ stay float32 (the engine is built from an ONNX graph whose I/O types were kept);
 
 On load, the engine's JSON sidecar (``<engine>.json``, written by ``msau-export --engine``) is checked against
 this machine: an engine is specific to one GPU model and one TensorRT version, and a mismatch is refused with
-the command that rebuilds it.
+the command that rebuilds it. ``TensorRTBackend.from_plan`` runs a plan held in memory (msau-export checks the
+engine it has just built with this very runner, before writing it).
+
+Every TensorRT and cuda-python name used here exists in TensorRT 10.x and 11.x (checked against the real
+bindings by tests/export/test_export_tensorrt_bindings.py): the tensor-name API, no bindings, no precision flags.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.artifacts import ENGINE_SUFFIXES
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
 from msau.runtime.contract import INPUT_NAME, OUTPUT_NAME
 
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+EXTRA = "tensorrt"
+IN_MEMORY = Path("(engine in memory)")
 
 
 def import_cudart():
@@ -81,28 +87,35 @@ class _PinnedBuffer:
 
 
 class TensorRTBackend(Backend):
-    """A TensorRT engine on an NVIDIA GPU. Options: ``check_sidecar`` (default True)."""
+    """A TensorRT engine on an NVIDIA GPU, from an engine file or (``from_plan``) plan bytes.
+
+    Options: ``check_sidecar`` (default True; a plan given in memory has no sidecar to check).
+    """
 
     name = "tensorrt"
     precisions = ("fp32", "fp16", "bf16")
     model_suffixes = ENGINE_SUFFIXES
 
-    def __init__(self, model_path, precision="fp32", device=None, check_sidecar: bool = True, **options) -> None:
+    def __init__(
+        self, model_path, precision="fp32", device=None, check_sidecar: bool = True, plan: bytes | None = None,
+        **options,
+    ) -> None:
         super().__init__(model_path, precision, device, **options)
-        trt = require("tensorrt", "tensorrt", self.name)
+        trt = require("tensorrt", EXTRA, self.name)
         cudart = import_cudart()
         self._trt, self._cudart = trt, cudart
+        self._stream = None
         index = int((device or "cuda:0").partition(":")[2] or 0)
         self.device = f"cuda:{index}"
-        if not self.model_path.is_file():
+        if plan is None and not self.model_path.is_file():
             raise FileNotFoundError(f"{self.model_path}: no such TensorRT engine; build one with msau-export --engine")
         if cuda_device_count() <= index:
             raise BackendError(f"the tensorrt backend needs an NVIDIA GPU ({self.device}) and CUDA sees none")
         cuda_check(cudart.cudaSetDevice(index))
-        self.sidecar = self._check_sidecar(trt, cudart, index) if check_sidecar else {}
+        self.sidecar = self._check_sidecar(trt, cudart, index) if check_sidecar and plan is None else {}
         self._logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(self._logger)
-        self.engine = runtime.deserialize_cuda_engine(self.model_path.read_bytes())
+        self.engine = runtime.deserialize_cuda_engine(plan if plan is not None else self.model_path.read_bytes())
         if self.engine is None:
             raise BackendError(
                 f"{self.model_path}: TensorRT could not deserialize this engine (corrupt, or built by another "
@@ -111,10 +124,18 @@ class TensorRTBackend(Backend):
         self.context = self.engine.create_execution_context()
         self._runtime = runtime
         self._check_io(trt)
-        self._stream = cuda_check(cudart.cudaStreamCreate())
         self._input: _PinnedBuffer | None = None
         self._output: _PinnedBuffer | None = None
         self._shape: tuple[int, ...] | None = None
+        self._stream = cuda_check(cudart.cudaStreamCreate())
+
+    @classmethod
+    def from_plan(
+        cls, plan: bytes, precision: str = "fp32", device: str | None = None, label: str | Path = IN_MEMORY
+    ) -> "TensorRTBackend":
+        """The runner of a serialized engine held in memory (one msau-export has just built); label names it in
+        messages."""
+        return cls(label, precision, device, check_sidecar=False, plan=plan)
 
     def _check_sidecar(self, trt, cudart, index: int) -> dict:
         """Read ``<engine>.json`` and refuse an engine built for another GPU, TensorRT or contract."""
@@ -172,9 +193,12 @@ class TensorRTBackend(Backend):
     def infer(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)  # (N, 4, H, W)
         self._check_shape(x.shape)
-        max_batch = self.profile[2][0]
+        min_batch, max_batch = self.profile[0][0], self.profile[2][0]
         if x.shape[0] > max_batch:  # the engine's profile caps the batch: run it in slices
             return np.concatenate([self.infer(x[i : i + max_batch]) for i in range(0, x.shape[0], max_batch)])
+        if x.shape[0] < min_batch:  # and may set a floor: pad by repeating the last input, drop the extra outputs
+            padding = np.repeat(x[-1:], min_batch - x.shape[0], axis=0)
+            return self.infer(np.concatenate([x, padding]))[: x.shape[0]]
         cudart = self._cudart
         host_in, host_out = self._buffers(tuple(int(s) for s in x.shape))
         np.copyto(host_in, x)
@@ -200,23 +224,3 @@ class TensorRTBackend(Backend):
         self._stream = None
         self.context = self.engine = self._runtime = None
 
-
-def find_engine(model_path: str | Path, precision: str | None = None) -> Path | None:
-    """The engine that goes with a model path: itself if it is one, else one that msau-export wrote beside it.
-
-    msau-export names engines ``<name>.<precision>.engine``; for ``msau-tiny.onnx`` (or ``msau-tiny.fp16.onnx``)
-    that is ``msau-tiny.fp16.engine`` or ``msau-tiny.fp32.engine`` (fp16 first when precision is None), then a
-    plain ``msau-tiny.engine``.
-    """
-    path = Path(model_path)
-    if path.suffix.lower() in ENGINE_SUFFIXES:
-        return path if path.is_file() else None
-    base = path.name.split(".")[0]  # msau-export's own rule for an artifact's name
-    precisions = [precision] if precision else ["fp16", "fp32", "bf16"]
-    names = [f"{base}.{p}{suffix}" for p in precisions for suffix in ENGINE_SUFFIXES]
-    names += [f"{base}{suffix}" for suffix in ENGINE_SUFFIXES]
-    for name in names:
-        candidate = path.with_name(name)
-        if candidate.is_file():
-            return candidate
-    return None

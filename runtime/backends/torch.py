@@ -10,17 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.artifacts import CHECKPOINT_SUFFIX, artifact_path, model_stem
 from msau.runtime.backends.base import Backend, BackendError, require
-
-CHECKPOINT_SUFFIX = ".safetensors"
 
 
 def checkpoint_for(path: str | Path) -> Path:
-    """The safetensors checkpoint to load for path: itself, or the sibling ``<stem>.safetensors`` of an ONNX file."""
+    """The safetensors checkpoint to load for path: itself, or ``<stem>.safetensors`` beside another artifact of
+    the same model (msau.runtime.artifacts: ``m.fp16.onnx`` -> ``m.safetensors``)."""
     path = Path(path)
     if path.suffix.lower() == CHECKPOINT_SUFFIX:
         return path
-    sibling = path.with_suffix(CHECKPOINT_SUFFIX)
+    sibling = artifact_path(path.parent, model_stem(path), CHECKPOINT_SUFFIX)
     if sibling.is_file():
         return sibling
     raise FileNotFoundError(

@@ -4,13 +4,10 @@ import pytest
 
 from msau.benchmarks.configs import (
     Config,
-    artifact_candidates,
     artifact_mb,
-    base_stem,
     classify_open_error,
     on_gpu,
     plan_configs,
-    resolve_artifact,
 )
 from msau.runtime.backends.base import BackendError, MissingDependencyError
 
@@ -20,28 +17,25 @@ def touch(path: Path, size: int = 0) -> Path:
     return path
 
 
-def test_base_stem_drops_precision_markers():
-    assert base_stem(Path("m/msau-tiny-fp16.onnx")) == "msau-tiny"
-    assert base_stem(Path("m/msau-tiny_bf16.engine")) == "msau-tiny"
-    assert base_stem(Path("m/msau-tiny.fp16.onnx")) == "msau-tiny"
-    assert base_stem(Path("m/msau-tiny.onnx")) == "msau-tiny"
-
-
-def test_artifacts_prefer_the_precision_named_sibling(tmp_path):
-    fp32 = touch(tmp_path / "m.onnx")
-    assert resolve_artifact(fp32, (".onnx",), "fp32") == fp32
-    assert resolve_artifact(fp32, (".onnx",), "fp16") == fp32  # the backend converts or finds it itself
-    fp16 = touch(tmp_path / "m-fp16.onnx")
-    assert resolve_artifact(fp32, (".onnx",), "fp16") == fp16
-    assert resolve_artifact(fp16, (".onnx",), "fp32") == fp32  # a model named fp16 is not the fp32 artifact
-    assert resolve_artifact(fp32, (".safetensors",), "bf16") is None
-    checkpoint = touch(tmp_path / "m.safetensors")
-    assert resolve_artifact(fp16, (".safetensors",), "bf16") == checkpoint
-    assert artifact_candidates(fp32, (".engine",), "fp16")[:3] == [
-        tmp_path / "m-fp16.engine",
-        tmp_path / "m_fp16.engine",
-        tmp_path / "m.fp16.engine",
-    ]
+def test_plan_finds_each_backend_file_by_the_naming_rule(tmp_path):
+    model = touch(tmp_path / "m.onnx")
+    touch(tmp_path / "m-fp16.onnx")  # not a name msau-export writes: never picked
+    by_key = {c.key: c for c in plan_configs(model, precisions=["fp32", "fp16", "bf16"])}
+    assert by_key["onnxruntime/fp16"].artifact == model  # converted in memory by the backend
+    fp16 = touch(tmp_path / "m.fp16.onnx")
+    touch(tmp_path / "m.safetensors")
+    touch(tmp_path / "m.xml")  # an IR without its .bin is not an artifact
+    by_key = {c.key: c for c in plan_configs(fp16, precisions=["fp32", "fp16", "bf16"])}
+    assert by_key["onnxruntime/fp16"].artifact == fp16
+    assert by_key["onnxruntime/fp32"].artifact == model  # a model named fp16 is not the fp32 artifact
+    assert by_key["openvino/fp32"].artifact == model
+    assert by_key["torch/bf16"].artifact == tmp_path / "m.safetensors"
+    touch(tmp_path / "m.bin")
+    touch(tmp_path / "m.fp16.engine")
+    by_key = {c.key: c for c in plan_configs(model, precisions=["fp32", "fp16", "bf16"])}
+    assert by_key["openvino/bf16"].artifact == tmp_path / "m.xml"
+    assert by_key["tensorrt/fp16"].artifact == tmp_path / "m.fp16.engine"
+    assert by_key["tensorrt/fp32"].status == "skipped" and "m[.<precision>].engine" in by_key["tensorrt/fp32"].reason
 
 
 def test_artifact_size_counts_external_data(tmp_path):
@@ -71,7 +65,7 @@ def test_default_plan_on_a_cpu(tmp_path):
     by_key = {c.key: c for c in configs}
     assert "no .engine/.plan/.trt file for the tensorrt backend" in by_key["tensorrt/-"].reason
     assert (
-        "m-fp16.onnx" in by_key["onnxruntime/fp16"].reason and "--precisions fp16" in by_key["onnxruntime/fp16"].reason
+        "m.fp16.onnx" in by_key["onnxruntime/fp16"].reason and "--precisions fp16" in by_key["onnxruntime/fp16"].reason
     )
     assert "CUDA only" in by_key["torch/fp16"].reason
     assert by_key["torch/fp32"].artifact == tmp_path / "m.safetensors"

@@ -6,9 +6,11 @@ import json
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from msau.export.cli import main
+from msau.runtime.artifacts import ENGINE_SUFFIX, artifact_path
 
 
 def test_engine_without_tensorrt_exits_2_and_writes_nothing(monkeypatch, capsys, tiny_checkpoint, tmp_path):
@@ -31,7 +33,7 @@ def test_engine_without_gpu_exits_2_and_writes_nothing(monkeypatch, capsys, tiny
     fake_trt = types.ModuleType("tensorrt")
     fake_trt.__version__ = "10.13.0.35"
     monkeypatch.setitem(sys.modules, "tensorrt", fake_trt)
-    monkeypatch.setattr(tensorrt_build, "_cudart", lambda: NoDriver)
+    monkeypatch.setattr(tensorrt_build, "import_cudart", lambda: NoDriver)
     out = tmp_path / "out"
     assert main(["--weights", str(tiny_checkpoint), "--out", str(out), "--engine"]) == 2
     err = capsys.readouterr().err
@@ -43,7 +45,8 @@ def test_engine_without_gpu_exits_2_and_writes_nothing(monkeypatch, capsys, tiny
 @pytest.mark.tensorrt
 def test_engine_builds_runs_and_is_not_rebuilt(tiny_export, tiny_fp16, verification, tmp_path):
     from msau.export import checks
-    from msau.export.tensorrt_build import BuildOptions, ShapeProfile, build_engine, probe_tensorrt, run_plan_batched
+    from msau.export.tensorrt_build import BuildOptions, ShapeProfile, build_engine, probe_tensorrt
+    from msau.runtime.backends.tensorrt import TensorRTBackend
     from msau.runtime.engine_sidecar import check_engine_compatible, read_sidecar
 
     target = probe_tensorrt()
@@ -52,14 +55,16 @@ def test_engine_builds_runs_and_is_not_rebuilt(tiny_export, tiny_fp16, verificat
     cache = tmp_path / "timing.cache"
     reference = checks.run_onnx(tiny_export[1], verification.inputs)
     for precision, source in (("fp32", tiny_export[1]), ("fp16", tiny_fp16[2])):
-        engine = tmp_path / f"tiny.{precision}.engine"
+        engine = artifact_path(tmp_path, "tiny", ENGINE_SUFFIX, precision)
         result = build_engine(source, engine, precision, profile, options, timing_cache=cache, target=target)
         assert not result.skipped and engine.is_file() and cache.is_file()
         sidecar = read_sidecar(engine)
         assert sidecar["precision"] == precision and sidecar["profile"]["max"] == [4, 4, 128, 128]
         check_engine_compatible(sidecar, target.tensorrt_version, target.gpu_name, target.compute_capability)
-        ab = run_plan_batched(engine.read_bytes(), verification.inputs, profile)
-        assert checks.output_psnr(reference, ab) >= 45.0
+        with TensorRTBackend(engine, precision) as served, TensorRTBackend.from_plan(engine.read_bytes(), precision) as fresh:
+            ab = served.infer(verification.inputs)  # 3 inputs: above the profile's min batch 1, below its max 4
+            assert checks.output_psnr(reference, ab) >= 45.0
+            np.testing.assert_array_equal(fresh.infer(verification.inputs[:1]), ab[:1])
         again = build_engine(source, engine, precision, profile, options, timing_cache=cache, target=target)
         assert again.skipped and json.loads(again.sidecar_path.read_text())["key"] == sidecar["key"]
 

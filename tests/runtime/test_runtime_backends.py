@@ -179,19 +179,22 @@ def test_onnxruntime_gpu_providers_need_the_gpu_extra(trained, monkeypatch):
         open_backend("onnxruntime", trained["onnx"], "fp32", device="tpu")
 
 
-def test_onnxruntime_fp16_prefers_a_sibling_fp16_file(trained, tmp_path):
-    from msau.runtime.backends.onnxruntime import OnnxRuntimeBackend, fp16_sibling
+def test_onnxruntime_fp16_runs_the_fp16_file_msau_export_wrote(trained, tmp_path):
+    from msau.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from msau.runtime.colorizer import resolve_for_backend
 
     model = tmp_path / "net.onnx"
     model.write_bytes(trained["onnx"].read_bytes())
-    assert fp16_sibling(model) is None
-    sibling = tmp_path / "net-fp16.onnx"
+    assert resolve_for_backend(model, "onnxruntime", "fp16") == model  # none written: converted in memory
+    sibling = tmp_path / "net.fp16.onnx"
     sibling.write_bytes(b"not read here")
-    assert fp16_sibling(model) == sibling
-    assert fp16_sibling(sibling) == sibling  # a file named as FP16 is taken as it is
+    (tmp_path / "net-fp16.onnx").write_bytes(b"not msau-export's name")
+    assert resolve_for_backend(model, "onnxruntime", "fp16") == sibling
+    assert resolve_for_backend(sibling, "onnxruntime", "fp32") == model  # a file named fp16 is not the fp32 one
     backend = OnnxRuntimeBackend.__new__(OnnxRuntimeBackend)
-    backend.model_path, backend.precision = model, "fp16"
-    assert backend._model_source("cpu") == str(sibling)
+    backend.model_path, backend.precision = sibling, "fp16"
+    assert backend._model_source("cpu") == str(sibling)  # a file named as FP16 is taken as it is
+    backend.model_path = model
     assert backend._model_source("tensorrt") == str(model)  # the TensorRT EP builds FP16 from the FP32 graph
 
 
@@ -293,29 +296,30 @@ def test_tensorrt_real_sidecar_refuses_another_gpu(tmp_path):
 
 
 def test_find_engine_follows_msau_export_names(tmp_path):
-    from msau.runtime.backends.tensorrt import find_engine
+    from msau.runtime.artifacts import find_engine
 
     model = tmp_path / "msau-tiny.onnx"
     assert find_engine(model) is None
-    (tmp_path / "msau-tiny.fp32.engine").write_bytes(b"")
-    assert find_engine(model) == tmp_path / "msau-tiny.fp32.engine"
+    (tmp_path / "msau-tiny.engine").write_bytes(b"")
+    assert find_engine(model) == tmp_path / "msau-tiny.engine"
     (tmp_path / "msau-tiny.fp16.engine").write_bytes(b"")
     assert find_engine(model) == tmp_path / "msau-tiny.fp16.engine"  # fp16 first when free to choose
-    assert find_engine(model, "fp32") == tmp_path / "msau-tiny.fp32.engine"
+    assert find_engine(model, "fp32") == tmp_path / "msau-tiny.engine"
     assert find_engine(tmp_path / "msau-tiny.fp16.onnx", "fp16") == tmp_path / "msau-tiny.fp16.engine"
     assert find_engine(model, "bf16") is None
 
 
-def test_openvino_prefers_an_ir_written_beside_the_onnx(trained, inputs, tmp_path):
+def test_openvino_is_given_the_ir_written_beside_the_onnx(trained, inputs, tmp_path):
     ov = pytest.importorskip("openvino")
-    from msau.runtime.backends.openvino import ir_sibling
+    from msau.runtime.colorizer import resolve_for_backend
 
     model = tmp_path / "net.onnx"
     model.write_bytes(trained["onnx"].read_bytes())
-    assert ir_sibling(model) is None
+    assert resolve_for_backend(model, "openvino", "fp32") == model
     ov.save_model(ov.Core().read_model(str(model)), str(tmp_path / "net.xml"), compress_to_fp16=False)
-    assert ir_sibling(model) == tmp_path / "net.xml"
-    with open_backend("openvino", model, "fp32", threads=1) as backend:
+    assert resolve_for_backend(model, "openvino", "fp32") == tmp_path / "net.xml"
+    assert resolve_for_backend(tmp_path / "net.fp16.onnx", "openvino", "fp32") == tmp_path / "net.xml"
+    with open_backend("openvino", resolve_for_backend(model, "openvino", "fp32"), "fp32", threads=1) as backend:
         assert backend.source == tmp_path / "net.xml"
         with open_backend("openvino", trained["onnx"], "fp32", threads=1) as direct:
             np.testing.assert_allclose(backend.infer(inputs), direct.infer(inputs), atol=FP32_MAX_ABS)
