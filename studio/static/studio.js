@@ -10,6 +10,7 @@ const ui = {
   dropZone: document.body, dropHint: document.getElementById("drop-hint"),
 };
 const MAX_RECENT = 8;
+const EDGE_SLACK = 0.02; // CSS pixels; see photoPoint
 const HIT_CSS_PX = 9; // how close (on screen) a press must be to a hint to grab it
 
 const state = {
@@ -31,6 +32,7 @@ const sampler = document.createElement("canvas"); // the shown result, to read t
 // ---- status -------------------------------------------------------------------------------------------------
 function setStatus(text, isError = false) {
   ui.status.textContent = text;
+  ui.status.title = text; // the whole line, where the bar is too narrow for it
   ui.status.classList.toggle("error", isError);
 }
 
@@ -175,8 +177,10 @@ function photoPoint(event) {
   // A pointer position -> the photo's pixel under it (the canvas is scaled to its displayed size).
   const rect = ui.canvas.getBoundingClientRect();
   const { width, height } = state.session;
-  const x = Math.floor(((event.clientX - rect.left) / rect.width) * width);
-  const y = Math.floor(((event.clientY - rect.top) / rect.height) * height);
+  // Pointer coordinates arrive rounded (a click on the canvas's middle, 90 px down, came as 89.9987): a little
+  // slack puts a position on a pixel's edge on the pixel that the position names.
+  const x = Math.floor(((event.clientX - rect.left + EDGE_SLACK) / rect.width) * width);
+  const y = Math.floor(((event.clientY - rect.top + EDGE_SLACK) / rect.height) * height);
   return { x: Math.min(width - 1, Math.max(0, x)), y: Math.min(height - 1, Math.max(0, y)) };
 }
 
@@ -373,6 +377,8 @@ async function openSession(info) {
   state.before = false;
   ui.canvas.width = info.preview_width;
   ui.canvas.height = info.preview_height;
+  ui.canvas.dataset.photoWidth = info.width; // the photo's own size, which clicks map to
+  ui.canvas.dataset.photoHeight = info.height;
   ui.dropHint.textContent = `${info.name}: ${info.width}×${info.height}`;
   document.title = `${info.name} · msau studio`;
   drawSwatches();
