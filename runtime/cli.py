@@ -16,12 +16,21 @@ from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+LOCAL_WORKERS = 2
 
 
 def _size(text: str) -> int:
     value = int(text)
     if value <= 0 or value % SIZE_MULTIPLE:
         raise argparse.ArgumentTypeError(f"must be a positive multiple of {SIZE_MULTIPLE}, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -58,13 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--reference", type=Path, help="folder of colour originals <stem>.* for --side-by-side")
     parser.add_argument("--threads", type=_positive, help="backend CPU threads (default: the backend's choice)")
-    parser.add_argument("--workers", type=_positive, default=2, help="threads reading and writing images (default 2)")
+    parser.add_argument(
+        "--workers", type=_positive,
+        help=f"threads reading and writing images (default {LOCAL_WORKERS}); with --ray: Ray actors, each with one "
+        "Colorizer (default: one per CPU of the cluster, or per --gpus-per-worker GPUs)",
+    )
     parser.add_argument(
         "--no-refine", action="store_true",
         help="use the network's colours as they are (default: they are corrected by their errors at the hints, "
         "then the hints' colours are spread along regions of even lightness, with them as the prior)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ray = parser.add_argument_group("scale out on Ray (pip install 'msau[ray]'; inputs, hints and -o on a shared filesystem)")
+    ray.add_argument("--ray", action="store_true", help="run the job on Ray Data: one Colorizer per actor, --threads CPUs each (default 1)")
+    ray.add_argument("--ray-address", metavar="ADDR", help="join a cluster: auto or ray://HOST:10001 (default: start a local Ray)")
+    ray.add_argument("--gpus-per-worker", type=_fraction, default=0.0, metavar="F", help="GPUs each actor reserves (default 0)")
     return parser
 
 
@@ -79,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on usage errors (2); return the code instead
         return int(exit_.code or 0)
-    from msau.runtime.inputs import discover, plan_jobs
+    from msau.runtime.inputs import discover
 
     inputs, unmatched = discover(args.inputs, args.recursive, exclude=args.out)
     if unmatched:
@@ -96,20 +113,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and not args.out.is_dir():
         return _error(f"-o {args.out} is a file, not a folder")
 
+    if not args.ray and (args.ray_address or args.gpus_per_worker):
+        return _error("--ray-address and --gpus-per-worker go with --ray")
     options = {"threads": args.threads} if args.threads else {}
+    colorizer_options = dict(
+        model=args.model, backend=args.backend, precision=args.precision, device=args.device, size=args.size,
+        refine=not args.no_refine, **options,
+    )
+    if args.ray:
+        return _main_ray(colorizer_options, inputs, args)
     try:
         from msau.runtime.colorizer import Colorizer
 
-        colorizer = Colorizer(
-            args.model, args.backend, args.precision, args.device, args.size, refine=not args.no_refine, **options
-        )
+        colorizer = Colorizer(**colorizer_options)
     except (BackendError, FileNotFoundError, ValueError, ImportError) as error:
         return _error(str(error))  # MissingDependencyError is a BackendError and names the extra
 
-    suffix = WRITE_FORMATS[args.format]
-    jobs, known = plan_jobs(inputs, args.out, suffix, args.hints, args.reference, args.side_by_side, args.skip_existing)
+    from msau.runtime.batch import run_jobs
+
+    jobs, known = _plan(inputs, args)
+    workers = args.workers or LOCAL_WORKERS
     with colorizer:
-        summary = _run(colorizer, jobs, known, args)
+        summary = _run(
+            colorizer.describe(),
+            lambda on_result, _say: run_jobs(colorizer, jobs, args.batch_size, workers, args.jpeg_quality, on_result),
+            jobs, known, args,
+        )
+    return _report(summary, args)
+
+
+def _plan(inputs, args):
+    """(jobs, known results): the same plan in both modes."""
+    from msau.runtime.inputs import plan_jobs
+
+    suffix = WRITE_FORMATS[args.format]
+    return plan_jobs(inputs, args.out, suffix, args.hints, args.reference, args.side_by_side, args.skip_existing)
+
+
+def _report(summary, args) -> int:
     print(
         f"done {summary.done}, failed {summary.failed}, skipped {summary.skipped} "
         f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s) -> {args.out}"
@@ -117,12 +158,40 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_FAILURES if summary.failed else EXIT_OK
 
 
-def _run(colorizer, jobs, known, args):
+def _main_ray(colorizer_options, inputs, args) -> int:
+    """The job on Ray Data (msau.runtime.ray_job): same plan, report and exit codes as local mode."""
+    from msau.runtime.colorizer import resolve_model
+    from msau.runtime.ray_job import RayJobError, RaySettings, require_ray, run_on_ray
+
+    try:
+        require_ray()
+        resolve_model(args.model, args.backend)  # a missing model is a usage error here, not on every actor
+    except (BackendError, FileNotFoundError) as error:
+        return _error(str(error))
+    jobs, known = _plan(inputs, args)
+    settings = RaySettings(args.ray_address, args.workers, args.gpus_per_worker, args.batch_size, args.jpeg_quality)
+    where = f"Ray at {args.ray_address}" if args.ray_address else "a local Ray"
+    try:
+        summary = _run(
+            f"Ray Data on {where}",
+            lambda on_result, say: run_on_ray(jobs, colorizer_options, settings, on_result, on_start=say),
+            jobs, known, args,
+        )
+    except RayJobError as error:
+        return _error(str(error))
+    except KeyboardInterrupt:
+        print("msau-run: interrupted; every output written is complete (--skip-existing resumes)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return _report(summary, args)
+
+
+def _run(what, execute, jobs, known, args):
+    """Progress bar and summary around execute(on_result, say), which runs the jobs; known results count too."""
     from tqdm import tqdm
 
-    from msau.runtime.batch import FAILED, Summary, run_jobs
+    from msau.runtime.batch import FAILED, Summary
 
-    print(f"msau-run: {colorizer.describe()}; {len(jobs)} to colorize", file=sys.stderr)
+    print(f"msau-run: {what}; {len(jobs)} to colorize", file=sys.stderr)
     bar = tqdm(total=len(jobs) + len(known), unit="img", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
     def on_result(result) -> None:
@@ -135,7 +204,7 @@ def _run(colorizer, jobs, known, args):
         ahead.add(result)
         on_result(result)
     try:
-        summary = run_jobs(colorizer, jobs, args.batch_size, args.workers, args.jpeg_quality, on_result)
+        summary = execute(on_result, lambda line: bar.write(f"msau-run: {line}", file=sys.stderr))
     finally:
         bar.close()
     summary.done += ahead.done

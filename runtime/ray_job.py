@@ -24,7 +24,6 @@ import numpy as np
 from msau.runtime.atomic import remove_leftovers
 from msau.runtime.backends.base import MissingDependencyError
 from msau.runtime.batch import Job, Result, Summary, run_jobs
-from msau.runtime.contract import DEFAULT_SIZE
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY
 
 if TYPE_CHECKING:
@@ -44,23 +43,6 @@ class RayJobError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ColorizerSettings:
-    """What each actor opens: Colorizer(model, backend, precision, device, size, refine=refine, threads=threads).
-
-    backend "auto" is resolved on each actor's own node (TensorRT or ONNX Runtime CUDA on a GPU node, the
-    CPU path elsewhere).
-    """
-
-    model: str | None = None
-    backend: str = "auto"
-    precision: str | None = None
-    device: str | None = None
-    size: int = DEFAULT_SIZE
-    refine: bool = True
-    threads: int = 1
-
-
-@dataclass(frozen=True)
 class RaySettings:
     """Where and how wide the job runs.
 
@@ -76,14 +58,20 @@ class RaySettings:
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
 
 
-def open_colorizer(settings: ColorizerSettings) -> Colorizer:
-    """The Colorizer an actor opens (a parameter of run_on_ray, so that a caller can wrap it)."""
+def actor_threads(colorizer_options: dict[str, Any]) -> int:
+    """CPUs each actor reserves and its backend's threads: the Colorizer's threads option, else 1."""
+    return max(1, int(colorizer_options.get("threads") or 1))
+
+
+def open_colorizer(colorizer_options: dict[str, Any]) -> Colorizer:
+    """The Colorizer an actor opens: Colorizer(**colorizer_options) on actor_threads threads.
+
+    A parameter of run_on_ray, so that a caller can wrap it. backend "auto" is resolved on the actor's own
+    node: TensorRT or ONNX Runtime CUDA on a GPU node, the CPU path elsewhere.
+    """
     from msau.runtime.colorizer import Colorizer
 
-    return Colorizer(
-        settings.model, settings.backend, settings.precision, settings.device, settings.size,
-        refine=settings.refine, threads=settings.threads,
-    )
+    return Colorizer(**{**colorizer_options, "threads": actor_threads(colorizer_options)})
 
 
 def require_ray() -> Any:
@@ -110,15 +98,15 @@ class ColorizeBatches:
 
     def __init__(
         self,
-        settings: ColorizerSettings,
+        colorizer_options: dict[str, Any],
         batch_size: int,
         jpeg_quality: int,
         cwd: str | None,
-        opener: Callable[[ColorizerSettings], Colorizer] = open_colorizer,
+        opener: Callable[[dict[str, Any]], Colorizer] = open_colorizer,
     ) -> None:
         if cwd is not None:  # relative paths mean what they mean on the driver (a shared filesystem)
             os.chdir(cwd)
-        self.colorizer = opener(settings)
+        self.colorizer = opener(colorizer_options)
         self.batch_size = batch_size
         self.jpeg_quality = jpeg_quality
 
@@ -156,8 +144,10 @@ def _quiet_ray_data() -> None:
     context.enable_auto_log_stats = False
 
 
-def _connect(ray: Any, address: str | None) -> bool:
-    """Start or join Ray unless this process already did; True when this call did (and must shut it down)."""
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Start (address None: locally, num_cpus None: every core) or join Ray, quietly, unless this process
+    already did; True when this call did (the caller then shuts it down with ray.shutdown())."""
+    ray = require_ray()
     if ray.is_initialized():
         return False
     # Workers' output and Ray's C++ logs stay in Ray's log files (/tmp/ray/session_latest/logs): failures
@@ -166,12 +156,12 @@ def _connect(ray: Any, address: str | None) -> bool:
     options = {"log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
     try:
         if address is None:
-            ray.init(**options)
+            ray.init(num_cpus=num_cpus, **options)
         else:
             ray.init(address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"at {address}" if address else "locally"
-        raise RayJobError(f"cannot start or join Ray {where}: {str(error).splitlines()[0] if str(error) else error}") from error
+        raise RayJobError(f"cannot start or join Ray {where}: {_root_cause(error)}") from error
     return True
 
 
@@ -195,13 +185,15 @@ def _root_cause(error: BaseException) -> str:
 
 def run_on_ray(
     jobs: Sequence[Job],
-    colorizer: ColorizerSettings,
+    colorizer_options: dict[str, Any],
     settings: RaySettings,
     on_result: Callable[[Result], None] | None = None,
-    opener: Callable[[ColorizerSettings], Colorizer] = open_colorizer,
+    opener: Callable[[dict[str, Any]], Colorizer] = open_colorizer,
     on_start: Callable[[str], None] | None = None,
 ) -> Summary:
     """Colorize every job on Ray, as run_jobs does locally; on_result hears of each job as it ends.
+
+    Each actor opens opener(colorizer_options) once (see open_colorizer: Colorizer keyword arguments).
 
     Starts a local Ray instance or joins settings.address unless this process has already initialised Ray
     (then it uses that one and leaves it running). on_start hears one line saying where the job runs.
@@ -213,15 +205,15 @@ def run_on_ray(
     if not jobs:
         return summary
     ray = require_ray()
-    started = _connect(ray, settings.address)
+    started = connect(settings.address)
     try:
         _quiet_ray_data()
-        workers = settings.workers or default_workers(ray, settings.gpus_per_worker, colorizer.threads)
+        workers = settings.workers or default_workers(ray, settings.gpus_per_worker, actor_threads(colorizer_options))
         if on_start is not None:
             cpus = int(ray.cluster_resources().get("CPU", 0))
-            on_start(f"Ray with {workers} worker(s) on a cluster of {cpus} CPU(s); {len(jobs)} to colorize")
+            on_start(f"{workers} Ray worker(s) on a cluster of {cpus} CPU(s)")
         start = time.perf_counter()
-        for result in _results(ray, jobs, colorizer, settings, workers, opener):
+        for result in _results(ray, jobs, colorizer_options, settings, workers, opener):
             summary.add(result)
             if on_result is not None:
                 on_result(result)
@@ -233,9 +225,12 @@ def run_on_ray(
     return summary
 
 
-def _results(ray, jobs, colorizer, settings, workers, opener):
+def _results(ray, jobs, colorizer_options, settings, workers, opener):
     """Each job's Result as Ray Data yields them (in the order tasks finish)."""
     per_task = rows_per_task(len(jobs), settings.batch_size, workers)
+    model = colorizer_options.get("model")
+    if model is not None:  # the driver's meaning of a relative model path
+        colorizer_options = {**colorizer_options, "model": Path(model).absolute()}
     relative = any(not Path(getattr(job, name)).is_absolute() for job in jobs for name in _PATH_COLUMNS if getattr(job, name))
     dataset = ray.data.from_items(
         [_job_row(i, job) for i, job in enumerate(jobs)], override_num_blocks=math.ceil(len(jobs) / per_task)
@@ -244,10 +239,10 @@ def _results(ray, jobs, colorizer, settings, workers, opener):
         batch_size=per_task,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=colorizer.threads,
+        num_cpus=actor_threads(colorizer_options),
         num_gpus=settings.gpus_per_worker or None,
         fn_constructor_kwargs={
-            "settings": colorizer,
+            "colorizer_options": colorizer_options,
             "batch_size": settings.batch_size,
             "jpeg_quality": settings.jpeg_quality,
             "cwd": os.getcwd() if relative else None,
