@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msau.runtime.atomic import write_bytes_atomic
 from msau.runtime.backends.base import BackendError, require
@@ -27,6 +28,9 @@ from msau.runtime.engine_sidecar import (
     sidecar_path,
     write_sidecar,
 )
+
+if TYPE_CHECKING:  # the types of annotations; tests/export/test_export_tensorrt_bindings.py checks their names
+    import tensorrt as trt
 
 
 class GpuUnavailableError(BackendError):
@@ -137,7 +141,7 @@ def _logger(trt):
     return CapturingLogger()
 
 
-def parser_errors(parser) -> list[str]:
+def parser_errors(parser: trt.OnnxParser) -> list[str]:
     """Every error the OnnxParser recorded, one line each, naming the node (index, name, op type)."""
     lines = []
     for index in range(parser.num_errors):
@@ -153,11 +157,10 @@ def parser_errors(parser) -> list[str]:
 def _network_flags(trt) -> int:
     # TensorRT 10 opts in with STRONGLY_TYPED; 11 is always strongly typed and still accepts (ignores) the flag.
     # EXPLICIT_BATCH is deprecated on 10 and gone on 11: explicit batch is the only mode.
-    flag = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
-    return 1 << int(flag) if flag is not None else 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
-def _load_timing_cache(trt, config, path: Path | None):
+def _load_timing_cache(trt, config: trt.IBuilderConfig, path: Path | None) -> trt.ITimingCache:
     data = path.read_bytes() if path is not None and path.is_file() else b""
     cache = config.create_timing_cache(data)
     # A cache from another TensorRT version or GPU is refused; start afresh rather than fail the build.

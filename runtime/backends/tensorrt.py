@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from msau.runtime.artifacts import ENGINE_SUFFIXES
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
 from msau.runtime.contract import INPUT_NAME, OUTPUT_NAME
+
+if TYPE_CHECKING:  # for annotations only; tests/export/test_export_tensorrt_bindings.py checks their names
+    from cuda.bindings import runtime as cudart
 
 EXTRA = "tensorrt"
 IN_MEMORY = Path("(engine in memory)")
@@ -54,7 +58,7 @@ def cuda_check(result):
 
 def gpu_info(cudart, device: int = 0) -> tuple[str, str]:
     """(GPU name, compute capability 'major.minor') of a CUDA device."""
-    props = cuda_check(cudart.cudaGetDeviceProperties(device))
+    props: cudart.cudaDeviceProp = cuda_check(cudart.cudaGetDeviceProperties(device))
     name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
     return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
 
