@@ -25,18 +25,17 @@ from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 import anyio.to_thread
+from msau.runtime.hints import HintError, Hints, decode_json_hints, decode_painted_png
+from msau.runtime.image_io import ImageError
+from msau.runtime.limits import DEFAULT_MAX_PIXELS
+from msau.studio.render import Photo, PhotoError, Renderer, photo_from_bytes, png_bytes, preview_png_bytes
+from msau.studio.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, Session, SessionStore
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-
-from msau.runtime.hints import HintError, Hints, decode_json_hints, decode_painted_png
-from msau.runtime.image_io import ImageError
-from msau.runtime.limits import DEFAULT_MAX_PIXELS
-from msau.studio.render import Photo, PhotoError, Renderer, photo_from_bytes, png_bytes
-from msau.studio.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, Session, SessionStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -199,7 +198,7 @@ def create_app(renderer: Renderer, limits: StudioLimits = StudioLimits(), startu
         if isinstance(edit, bool) or not isinstance(edit, int):
             raise HTTPException(400, f'"edit" must be an integer (the edit number), got {edit!r}')
         hints = hints_of(document, session)
-        data = await session.latest_only(edit, lambda: png_bytes(renderer.preview(session.photo, hints)))
+        data = await session.latest_only(edit, lambda: preview_png_bytes(renderer.preview(session.photo, hints)))
         if data is None:
             return Response(status_code=204, headers={"X-Superseded-By": str(session.latest_edit)})
         return _png(data)

@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--hints needs a PHOTO to go with")
     try:
         import uvicorn
-
         from msau.studio.app import StudioLimits, create_app
     except ImportError as error:
         return _error(f"{error.name or error} is missing; install the studio with pip install 'msau[studio]'")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import anyio.to_thread
-
 from msau.studio.render import Photo
 
 T = TypeVar("T")

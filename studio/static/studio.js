@@ -9,7 +9,7 @@ const ui = {
   radiusValue: document.getElementById("radius-value"), caption: document.getElementById("result-caption"),
   dropZone: document.body, dropHint: document.getElementById("drop-hint"),
 };
-const MAX_RECENT = 8;
+const MAX_RECENT = 6;
 const EDGE_SLACK = 0.02; // CSS pixels; see photoPoint
 const HIT_CSS_PX = 9; // how close (on screen) a press must be to a hint to grab it
 
@@ -94,6 +94,8 @@ function predictedAt(x, y) {
 
 // ---- hints and history --------------------------------------------------------------------------------------
 const cloneHints = (hints = state.hints) => hints.map((h) => ({ ...h, rgb: [...h.rgb] }));
+// Hints as the server gives them (msau-run's format leaves out radius 0) -> the page's own, with every field.
+const fromDocument = (hints) => hints.map((h) => ({ x: h.x, y: h.y, rgb: [...h.rgb], radius: h.radius || 0 }));
 
 function commit(hints, { record = true, before = state.hints } = {}) {
   if (record) {
@@ -368,7 +370,7 @@ async function openSession(info) {
   state.session = info;
   state.gray = gray;
   state.grayUrl = gray.src;
-  state.hints = info.hints || [];
+  state.hints = fromDocument(info.hints || []);
   state.selected = -1;
   state.undo = [];
   state.redo = [];
@@ -401,7 +403,7 @@ async function loadHints(file) {
   try {
     const document_ = await upload(api("/load-hints"), file);
     state.selected = -1;
-    commit(document_.hints);
+    commit(fromDocument(document_.hints));
   } catch (error) {
     setStatus(error.message || String(error), true);
   }

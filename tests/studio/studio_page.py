@@ -36,9 +36,12 @@ READY_TIMEOUT_MS = 60_000
 STARTUP_SECONDS = 120
 
 REPO = Path(__file__).resolve().parents[2]
-# The README's screenshot: the kite example with its hint file, and one more click.
-SCREENSHOT_ARGS = (str(REPO / "examples" / "gray" / "kite.png"), "--hints", str(REPO / "examples" / "hints" / "kite.json"))
-SCREENSHOT_CLICKS = [(100, 60, "#3070e0")]
+# The README's screenshot: the garden example and ten clicks, each with the colour of the original there.
+SCREENSHOT_ARGS = (str(REPO / "examples" / "gray" / "garden.png"),)
+SCREENSHOT_CLICKS = [
+    (60, 40, "#e8a439"), (200, 60, "#ffd71f"), (40, 250, "#cec567"), (120, 280, "#ccd663"), (300, 200, "#bb0105"),
+    (420, 230, "#ab0102"), (380, 120, "#db7e0b"), (470, 300, "#33480e"), (250, 300, "#2f480c"), (480, 40, "#728939"),
+]
 
 
 def free_port() -> int:
@@ -130,7 +133,7 @@ def download(page, testid: str, to: Path) -> Path:
 
 def take_screenshot(browser, url: str, out: Path, clicks: list[tuple[int, int, str]]) -> Path:
     """The studio at url (opened with a photo on its command line), a few more clicks, then a screenshot to out."""
-    page = browser.new_page(viewport={"width": 1280, "height": 560}, device_scale_factor=1)
+    page = browser.new_page(viewport={"width": 1280, "height": 450}, device_scale_factor=1)
     try:
         page.goto(url)
         wait_ready(page)

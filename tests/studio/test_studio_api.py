@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,14 +11,13 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
-
 from msau.runtime.cli import main as msau_run  # noqa: E402
 from msau.runtime.colorizer import Colorizer  # noqa: E402
+from msau.runtime.hints import Hints  # noqa: E402
 from msau.runtime.image_io import read_image  # noqa: E402
 from msau.studio.app import StartupPhoto, StudioLimits, create_app  # noqa: E402
 from msau.studio.render import Renderer, photo_from_image  # noqa: E402
-from msau.runtime.hints import Hints  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 BACKEND = ["--backend", "onnxruntime", "--threads", "1"]
 

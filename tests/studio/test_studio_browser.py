@@ -211,10 +211,10 @@ def test_two_tabs_work_independently(browser, studio_url, tmp_path):
         context.close()
 
 
-def test_startup_photo_with_hints_and_the_screenshot(browser, tmp_path):
-    """`msau-studio PHOTO --hints FILE` opens them in the page; the README's screenshot is taken this way."""
+def test_startup_photo_and_the_screenshot(browser, tmp_path):
+    """`msau-studio PHOTO` opens it in the page; the README's screenshot is taken this way."""
     with studio_server(*SCREENSHOT_ARGS) as url:
         shot = take_screenshot(browser, url, tmp_path / "studio.png", SCREENSHOT_CLICKS)
     image = cv2.imread(str(shot))
-    assert image.shape == (560, 1280, 3)
+    assert image.shape == (450, 1280, 3)
     assert image.std() > 20  # a page with two photos on it, not a blank one
