@@ -31,6 +31,13 @@ def _positive(kind: type):
     return parse
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535 (0: a free one), got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from msau.studio.app import DEFAULT_MAX_UPLOAD_BYTES
     from msau.studio.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
@@ -46,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto", help="default: auto (the fastest available)")
     parser.add_argument("--precision", choices=PRECISIONS, help="default: the backend's fastest accurate choice")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    parser.add_argument("--port", type=_port, default=0, help="port (default 0: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     parser.add_argument(
         "--max-upload-mb", type=_positive(float), default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
