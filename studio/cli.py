@@ -88,7 +88,7 @@ def _startup(args: argparse.Namespace):
 
     if args.photo is None:
         return None
-    photo = photo_from_image(read_image(args.photo), args.photo.name, args.max_pixels)
+    photo = photo_from_image(read_image(args.photo, args.max_pixels), args.photo.name, args.max_pixels)
     hints = load_hints(args.hints, (photo.height, photo.width)) if args.hints is not None else Hints.empty()
     return StartupPhoto(photo, hints)
 
@@ -113,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on usage errors (2); return the code instead
         return int(exit_.code or 0)
+    try:
+        return _serve(args)
+    except KeyboardInterrupt:  # Ctrl+C before the server took over the signal (while loading, say): a clean stop
+        return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
     if args.hints is not None and args.photo is None:
         return _error("--hints needs a PHOTO to go with")
     try:
@@ -143,24 +150,21 @@ def main(argv: list[str] | None = None) -> int:
         idle_seconds=args.idle_minutes * 60,
         max_sessions=args.max_sessions,
     )
-    app = create_app(Renderer(colorizer), limits, startup)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-    if args.host not in LOCAL_HOSTS:
-        print(
-            f"msau-studio: warning: listening on {args.host}: anyone who can reach this machine can use the studio "
-            "and see the photos opened in it",
-            file=sys.stderr,
-        )
-    print(f"msau-studio: {colorizer.describe()}", file=sys.stderr)
-    print(f"msau-studio: open {url} (Ctrl+C stops)", flush=True)
-    if not args.no_browser:
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+        app = create_app(Renderer(colorizer), limits, startup)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        if args.host not in LOCAL_HOSTS:
+            print(
+                f"msau-studio: warning: listening on {args.host}: anyone who can reach this machine can use the "
+                "studio and see the photos opened in it",
+                file=sys.stderr,
+            )
+        print(f"msau-studio: {colorizer.describe()}", file=sys.stderr)
+        print(f"msau-studio: open {url} (Ctrl+C stops)", flush=True)
+        if not args.no_browser:
+            threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")).run(sockets=[sock])
     finally:
         sock.close()
         colorizer.close()

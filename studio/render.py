@@ -59,21 +59,19 @@ def preview_shape(height: int, width: int, side: int = PREVIEW_SIDE) -> tuple[in
 
 
 def photo_from_image(image: np.ndarray, name: str, max_pixels: int) -> Photo:
-    """A Photo of a decoded image (gray, RGB or RGBA, 8 or 16 bit); PhotoError over max_pixels."""
-    image = check_image(image)
-    height, width = image.shape[:2]
-    if height * width > max_pixels:
-        raise PhotoError(
-            f"{name}: {width}x{height} is {height * width / 1e6:.1f} megapixels; "
-            f"the studio accepts at most {max_pixels / 1e6:g} (--max-pixels)"
-        )
+    """A Photo of a decoded image (gray, RGB or RGBA, 8 or 16 bit); PhotoError naming it if msau-run would refuse it."""
+    try:
+        image = check_image(image, max_pixels)
+    except (TypeError, ValueError) as error:
+        raise PhotoError(f"{name}: {error}") from None
     lightness = image_lightness(image)
-    return Photo(name, lightness, resize(lightness, *preview_shape(height, width)))
+    return Photo(name, lightness, resize(lightness, *preview_shape(*lightness.shape)))
 
 
 def photo_from_bytes(data: bytes, name: str, max_pixels: int) -> Photo:
-    """A Photo of an uploaded file held in memory, decoded as msau-run reads files (EXIF, 16-bit, alpha)."""
-    return photo_from_image(decode_image(data, name), name, max_pixels)
+    """A Photo of an uploaded file held in memory, decoded as msau-run reads files (EXIF, 16-bit, alpha); ImageError
+    naming it if it is unreadable or its header declares more than max_pixels (checked before decoding)."""
+    return photo_from_image(decode_image(data, name, max_pixels), name, max_pixels)
 
 
 def hints_key(hints: Hints) -> bytes:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 
 import cv2
 import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+pytest.importorskip("httpx2")
 
 from msau.runtime.cli import main as msau_run  # noqa: E402
 from msau.runtime.colorizer import Colorizer  # noqa: E402
@@ -189,7 +191,23 @@ def test_upload_limits_bytes_and_pixels(colorizer):
         )
         wide = client.post("/api/sessions", content=png(np.zeros((10, 1001), np.uint8)), headers={"X-Filename": "w.png"})
         assert wide.status_code == 422
-        assert wide.json()["error"] == "w.png: 1001x10 is 0.0 megapixels; the studio accepts at most 0.01 (--max-pixels)"
+        assert wide.json()["error"].startswith("w.png: 1001x10 pixels (0 MP) is over the limit of 0.01 MP per image")
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height pixels (a decompression bomb, never decoded here)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(client):
+    response = client.post("/api/sessions", content=bomb_png(30000, 30000), headers={"X-Filename": "bomb.png"})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("bomb.png: 30000x30000 pixels (900 MP) is over the limit of 200 MP per image")
 
 
 @pytest.mark.parametrize(

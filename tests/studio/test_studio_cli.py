@@ -14,9 +14,8 @@ import pytest
 
 pytest.importorskip("uvicorn")
 
-from studio_page import free_port  # noqa: E402
-
 from msau.studio.cli import main  # noqa: E402
+from studio_page import free_port  # noqa: E402
 
 
 @pytest.fixture
@@ -46,8 +45,8 @@ def test_usage_and_setup_errors(capsys, photo, tmp_path):
     assert error_of(capsys, [str(photo), "--hints", str(outside)]).startswith(
         f"msau-studio: error: {outside}: hint 0 at (x=99, y=1) lies outside the 40x30 image"
     )
-    assert error_of(capsys, [str(photo), "--max-pixels", "100"]) == (
-        "msau-studio: error: photo.png: 40x30 is 0.0 megapixels; the studio accepts at most 0.0001 (--max-pixels)"
+    assert error_of(capsys, [str(photo), "--max-pixels", "100"]).startswith(
+        f"msau-studio: error: {photo}: 40x30 pixels (0 MP) is over the limit of 0.0001 MP per image"
     )
     assert error_of(capsys, ["--model", str(tmp_path / "m.onnx")]) == f"msau-studio: error: {tmp_path / 'm.onnx'}: no such model file"
 
