@@ -14,6 +14,7 @@ H and W are multiples of 16 (four 2x2 poolings); the network size is 256 by defa
 from __future__ import annotations
 
 CONTRACT_VERSION = 1
+CONTRACT_VERSION_KEY = "msau_contract_version"  # in ONNX metadata_props (and the OpenVINO IR's rt_info)
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
@@ -45,10 +46,20 @@ def round_size(size: int) -> int:
     return max(SIZE_MULTIPLE, int(round(size / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
 
 
+def check_contract_version(source: object, recorded: str | int | None) -> None:
+    """ValueError naming source unless the contract version a model file records is this one. A file that
+    records none (exported by another tool) passes: the backends check its input and output at load."""
+    if recorded is not None and str(recorded).strip() != str(CONTRACT_VERSION):
+        raise ValueError(
+            f"{source}: exported for I/O contract version {recorded}, this msau uses {CONTRACT_VERSION}; "
+            "export it again with this msau (msau-export)"
+        )
+
+
 def metadata() -> dict[str, str]:
     """What every exported artifact records about the contract it follows."""
     return {
-        "msau_contract_version": str(CONTRACT_VERSION),
+        CONTRACT_VERSION_KEY: str(CONTRACT_VERSION),
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "input_channels": "L/100,a_hint/110,b_hint/110,mask",

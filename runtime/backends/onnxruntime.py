@@ -15,7 +15,7 @@ import numpy as np
 
 from msau.runtime.artifacts import parse_artifact
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
-from msau.runtime.contract import INPUT_NAME, OUTPUT_NAME
+from msau.runtime.contract import CONTRACT_VERSION_KEY, INPUT_NAME, OUTPUT_NAME, check_contract_version
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "msau" / "ort-tensorrt"
@@ -88,6 +88,11 @@ class OnnxRuntimeBackend(Backend):
             session_options.intra_op_num_threads = int(threads)
         providers = self._providers(kind, index, cache_dir)
         self.session = ort.InferenceSession(self._model_source(kind), session_options, providers=providers)
+        recorded = self.session.get_modelmeta().custom_metadata_map.get(CONTRACT_VERSION_KEY)
+        try:
+            check_contract_version(self.model_path, recorded)
+        except ValueError as error:
+            raise BackendError(str(error)) from None
         if wanted not in self.session.get_providers():
             # ONNX Runtime silently falls back to CPU when the CUDA/TensorRT libraries cannot be loaded.
             raise BackendError(

@@ -15,7 +15,7 @@ import numpy as np
 
 from msau.runtime.artifacts import IR_SUFFIX, ONNX_SUFFIX
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError
-from msau.runtime.contract import OUTPUT_NAME
+from msau.runtime.contract import CONTRACT_VERSION_KEY, OUTPUT_NAME, check_contract_version
 
 # The CPU plugin's names for our precisions (INFERENCE_PRECISION_HINT).
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
@@ -91,6 +91,12 @@ class OpenVINOBackend(Backend):
         self._input = self._model.inputs[0].get_any_name()
         names = [o.get_any_name() for o in self._model.outputs]
         self._output = OUTPUT_NAME if OUTPUT_NAME in names else names[0]
+        key = ["framework", CONTRACT_VERSION_KEY]  # where OpenVINO keeps ONNX metadata_props, in the IR too
+        recorded = self._model.get_rt_info(key).astype(str) if self._model.has_rt_info(key) else None
+        try:
+            check_contract_version(self.source, recorded)
+        except ValueError as error:
+            raise BackendError(str(error)) from None
         self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self._cached_shapes = max(1, int(cached_shapes))
         self._lock = threading.Lock()
