@@ -10,7 +10,7 @@ import numpy as np
 
 import msau
 from msau.runtime.contract import check_size
-from msau.runtime.encoding import decode, encode
+from msau.runtime.encoding import decode, encode, finish
 from msau.runtime.hints import sample_hints
 from msau.runtime.metrics import psnr
 
@@ -65,7 +65,7 @@ def load_photos(folder: str | Path, limit: int = 8) -> list[np.ndarray]:
     """Up to limit readable photos of folder (sorted), as RGB uint8 with the long side at most MAX_SIDE."""
     from msau.model.data import load_folder
 
-    return load_folder(folder, max_side=MAX_SIDE)[:limit]
+    return load_folder(folder, max_side=MAX_SIDE, limit=limit)
 
 
 def verification_set(
@@ -93,7 +93,9 @@ def default_verification_set(size: int, images_dir: str | Path | None = None, co
     return verification_set(smooth_images(count, 192, 256), size, f"{count} generated smooth images (no photos found)")
 
 
-def image_psnr(ab: np.ndarray, data: VerificationSet) -> float:
-    """Mean end-to-end PSNR (dB, sRGB uint8) of network outputs ab (N, 2, h, w) decoded against the references."""
-    scores = [psnr(ref, decode(out, light)) for out, light, ref in zip(ab, data.lightness, data.references)]
-    return float(np.mean(scores))
+def image_psnr(ab: np.ndarray, data: VerificationSet, served: bool = False) -> float:
+    """Mean end-to-end PSNR (dB, sRGB uint8) of network outputs ab (N, 2, h, w) decoded against the references;
+    served: as users get them, with the hint correction and propagation (runtime.encoding.finish)."""
+    pairs = zip(ab, data.inputs, data.lightness)
+    results = [finish(out, x, light) if served else decode(out, light) for out, x, light in pairs]
+    return float(np.mean([psnr(ref, result) for ref, result in zip(data.references, results)]))

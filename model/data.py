@@ -36,13 +36,16 @@ def read_rgb8(path: Path) -> np.ndarray | None:
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def load_folder(folder: str | Path, max_side: int = 1024) -> list[np.ndarray]:
-    """All readable images of a folder as RGB uint8, shrunk so the longer side is at most max_side.
+def load_folder(folder: str | Path, max_side: int = 1024, limit: int | None = None) -> list[np.ndarray]:
+    """All readable images of a folder (the first limit of them, sorted, if given) as RGB uint8, shrunk so the
+    longer side is at most max_side.
 
     An unreadable file is skipped with a warning naming it; ValueError if none can be read.
     """
     images = []
     for path in find_images(folder):
+        if limit is not None and len(images) >= limit:
+            break  # decoding the rest of a large folder would only cost time and memory
         image = read_rgb8(path)
         if image is None:
             warnings.warn(f"{path}: cannot decode image, skipped", stacklevel=2)
