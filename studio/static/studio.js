@@ -113,21 +113,16 @@ function afterEdit() {
   requestPreview();
 }
 
-function undo() {
-  if (!state.undo.length) return;
-  state.redo.push(cloneHints());
-  state.hints = state.undo.pop();
+function travel(from, to) {
+  // Undo (from the undo stack to the redo stack) or redo (the other way).
+  if (!from.length) return;
+  to.push(cloneHints());
+  state.hints = from.pop();
   state.selected = -1;
   afterEdit();
 }
-
-function redo() {
-  if (!state.redo.length) return;
-  state.undo.push(cloneHints());
-  state.hints = state.redo.pop();
-  state.selected = -1;
-  afterEdit();
-}
+const undo = () => travel(state.undo, state.redo);
+const redo = () => travel(state.redo, state.undo);
 
 function removeHint(index) {
   if (index < 0) return;

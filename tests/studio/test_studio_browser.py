@@ -119,10 +119,13 @@ def test_three_hints_undo_redo_and_save(page, tmp_path):
     photo = write_gray(tmp_path / "three.png", gray_photo(200, 260, spots))
     open_photo(page, photo)
     for (x, y, _), colour in zip(spots, colours):
+        predicted = "#%02x%02x%02x" % tuple(result_pixels(page)[y, x])
         page.get_by_test_id("color").fill(colour)
         click_photo(page, x, y)
+        # The picker's first offer at the clicked point is what the model showed there before the click.
+        assert page.locator("[data-testid=swatches] button.predicted").first.get_attribute("data-color") == predicted
         page.keyboard.press("Escape")  # deselect: the next colour is for the next hint, not this one
-    wait_ready(page)
+        wait_ready(page)
     result = result_pixels(page)
     for (x, y, _), channel in zip(spots, (0, 1, 2)):
         near = result[y - 3 : y + 4, x - 3 : x + 4].reshape(-1, 3).mean(axis=0)
