@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ExportRefused as refused:
         artifacts, failed = refused.artifacts, True
+    except OSError as error:  # the disk filled up, a file vanished: what was staged is removed, nothing half-written
+        print(f"msau-export: {error}", file=sys.stderr)
+        return EXIT_USAGE
     print()
     print(table(artifacts) if artifacts else "(no artifact written)")
     if failed:
