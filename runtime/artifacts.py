@@ -44,10 +44,6 @@ class ArtifactName:
     precision: str
     suffix: str
 
-    @property
-    def filename(self) -> str:
-        return artifact_filename(self.stem, self.suffix, self.precision)
-
 
 def artifact_filename(stem: str, suffix: str, precision: str = REFERENCE_PRECISION) -> str:
     """``<stem>.onnx`` for fp32, ``<stem>.<precision><suffix>`` otherwise (``msau-tiny.fp16.onnx``)."""
