@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary file in the target's folder, renamed over the target only when complete.
 
 Every artifact msau writes (images, checkpoints, ONNX files, engines, sidecars, results) goes through here, so
-an interrupted run never leaves a half-written file under a real name, nor a stray temporary file.
+an interrupted run never leaves a half-written file under a real name. An error or an interruption the process
+sees (Ctrl-C; SIGTERM and SIGHUP in the CLIs, msau.runtime.interrupt) removes the temporary; one that the process
+cannot see (SIGKILL, power loss) leaves it, named after its writer's process id, and ``remove_leftovers`` sweeps it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-_TMP_SUFFIX = ".tmp"  # temporaries are ".<target name>.<random>.tmp" beside the target
+_TMP_SUFFIX = ".tmp"  # temporaries are ".<target name>.<writer's pid>-<random>.tmp" beside the target
+_PID_SEPARATOR = "-"
+_DEFAULT_UMASK = 0o022
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (changing it races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return _DEFAULT_UMASK
 
 
 @contextlib.contextmanager
@@ -20,12 +35,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}{_PID_SEPARATOR}", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary shared files
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files, as open() makes
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -46,11 +61,27 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def remove_leftovers(targets: Iterable[str | Path]) -> int:
+def _writer_alive(temporary: str) -> bool:
+    """True if the process whose id a temporary's name holds is running here (or the name holds none we made)."""
+    pid, separator, _ = temporary[1 : -len(_TMP_SUFFIX)].rpartition(".")[2].partition(_PID_SEPARATOR)
+    if not separator or not pid.isdigit():
+        return False  # an older msau's name, without the writer: nothing can still be writing it
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(targets: Iterable[str | Path], dead_writers_only: bool = False) -> int:
     """Remove temporaries that atomic_path left beside targets (a process killed mid-write); returns how many.
 
     Only another process's work can leave one (an error in this process removes its own), so call this once
-    no writer of these targets is left: after a job whose workers may have been killed.
+    no writer of these targets is left: after a job whose workers may have been killed. With dead_writers_only,
+    a temporary whose writer still runs on this machine is kept: safe at the start of a run while another run
+    writes into the same folder.
     """
     wanted: dict[Path, set[str]] = {}
     for target in map(Path, targets):
@@ -65,7 +96,7 @@ def remove_leftovers(targets: Iterable[str | Path]) -> int:
             name = entry.name
             if name.startswith(".") and name.endswith(_TMP_SUFFIX):
                 target = name[1 : -len(_TMP_SUFFIX)].rpartition(".")[0]  # mkstemp's random part has no dot
-                if target in names:
+                if target in names and not (dead_writers_only and _writer_alive(name)):
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
     return removed

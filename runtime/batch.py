@@ -85,7 +85,7 @@ def _failure_text(job: Job, error: BaseException) -> str:
 
 
 def _load(colorizer: Colorizer, job: Job) -> _Loaded:
-    image = check_image(read_image(job.source))
+    image = check_image(read_image(job.source, colorizer.max_pixels), colorizer.max_pixels)
     height, width = image.shape[:2]
     hints = load_hints(job.hints, (height, width)) if job.hints is not None else Hints.empty()
     x, lightness = encode(image, hints, (colorizer.size, colorizer.size))

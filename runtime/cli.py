@@ -1,23 +1,39 @@
 """msau-run: colorize photos (files, folders, globs) with hints, on the fastest backend available.
 
 Exit codes: 0 all done (or skipped), 1 some inputs failed (each named on stderr), 2 usage or environment
-errors (no inputs, a bad option, a missing model or backend package).
+errors (no inputs, a bad option, a missing model or backend package, a model that cannot be loaded or does not
+match the I/O contract, an output folder that cannot be written); 128 + the signal's number when interrupted
+(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), once the images being written are finished or removed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
+from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_jpeg_quality, check_max_pixels
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 LOCAL_WORKERS = 2
+
+
+def _checked(check):
+    """An argparse type from a limits check: int(text), then check(value); its ValueError is a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            return check(int(text))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
 
 
 def _size(text: str) -> int:
@@ -60,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=_positive, default=8, help="photos per network call (default 8)")
     parser.add_argument("--size", type=_size, default=DEFAULT_SIZE, help=f"square network size (default {DEFAULT_SIZE})")
     parser.add_argument("--format", choices=sorted(WRITE_FORMATS), default="png", help="output format (default png)")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="for --format jpg")
+    parser.add_argument(
+        "--jpeg-quality", type=_checked(check_jpeg_quality), default=DEFAULT_JPEG_QUALITY, help="for --format jpg (0-100)"
+    )
+    parser.add_argument(
+        "--max-pixels", type=_checked(check_max_pixels), default=DEFAULT_MAX_PIXELS,
+        help=f"refuse images whose header declares more pixels (default {DEFAULT_MAX_PIXELS:,}); checked before decoding",
+    )
     parser.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume a run)")
     parser.add_argument(
         "--side-by-side", action="store_true", help="also write <stem>_compare: gray | hints | result (| original)"
@@ -90,8 +112,38 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _output_problem(out: Path, inputs: list[str]) -> str | None:
+    """Why -o cannot be the output folder (None if it can): a file, an input folder, or not writable; found
+    before any image is computed, not after the whole batch."""
+    if out.exists() and not out.is_dir():
+        return f"-o {out} is a file, not a folder"
+    if any(Path(a).is_dir() and out.resolve() == Path(a).resolve() for a in inputs):
+        return f"-o {out} is an input folder: results would land beside the photos and be read as inputs next time; choose another"
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    try:  # a probe file, not os.access: root ignores modes but not a read-only mount
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"-o {out}: cannot write there ({error.strerror or error})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run msau-run with argv (default sys.argv[1:]); returns the exit code."""
+    from msau.runtime.interrupt import exit_code, signal_name, terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():  # SIGTERM and SIGHUP clean up as Ctrl-C does
+            return _main(argv)
+    except KeyboardInterrupt as interrupt:
+        print(
+            f"\nmsau-run: interrupted ({signal_name(interrupt)}); every output written is complete and no temporary "
+            "file is left (--skip-existing resumes)", file=sys.stderr,
+        )
+        return exit_code(interrupt)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on usage errors (2); return the code instead
@@ -110,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
             return _error(f"--hints {args.hints} is one file but there are {len(inputs)} inputs; give a folder of <stem>.json/<stem>.png")
     if args.reference is not None and not args.reference.is_dir():
         return _error(f"--reference {args.reference}: no such folder")
-    if args.out.exists() and not args.out.is_dir():
-        return _error(f"-o {args.out} is a file, not a folder")
+    problem = _output_problem(args.out, args.inputs)
+    if problem is not None:
+        return _error(problem)
 
     if not args.ray and (args.ray_address or args.gpus_per_worker):
         return _error("--ray-address and --gpus-per-worker go with --ray")
     options = {"threads": args.threads} if args.threads else {}
     colorizer_options = dict(
         model=args.model, backend=args.backend, precision=args.precision, device=args.device, size=args.size,
-        refine=not args.no_refine, **options,
+        refine=not args.no_refine, max_pixels=args.max_pixels, **options,
     )
     if args.ray:
         return _main_ray(colorizer_options, inputs, args)
@@ -126,12 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         from msau.runtime.colorizer import Colorizer
 
         colorizer = Colorizer(**colorizer_options)
-    except (BackendError, FileNotFoundError, ValueError, ImportError) as error:
+    except (BackendError, OSError, ValueError, ImportError) as error:
         return _error(str(error))  # MissingDependencyError is a BackendError and names the extra
 
+    from msau.runtime.atomic import remove_leftovers
     from msau.runtime.batch import run_jobs
 
     jobs, known = _plan(inputs, args)
+    # Temporaries that an earlier run killed mid-write (SIGKILL, power loss) left beside these outputs.
+    remove_leftovers((p for job in jobs for p in (job.output, job.compare) if p is not None), dead_writers_only=True)
     workers = args.workers or LOCAL_WORKERS
     with colorizer:
         summary = _run(

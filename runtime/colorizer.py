@@ -13,10 +13,12 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from msau.runtime.backends.base import PRECISIONS, Backend, BackendError, open_backend
+from msau.runtime.backends.base import BACKENDS, PRECISIONS, Backend, BackendError, backend_options, open_backend
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.encoding import encode, finish
 from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints, parse_hints_document
+from msau.runtime.image_io import check_float_range
+from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_max_pixels
 
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
 DEFAULT_UPSAMPLING = "bicubic"  # measured 2 dB above bilinear; see msau.runtime.encoding.UPSAMPLING
@@ -33,8 +35,9 @@ class Prepared:
     lightness: np.ndarray
 
 
-def check_image(image: np.ndarray) -> np.ndarray:
-    """The image itself if it is (H, W) gray or (H, W, 1|3|4) uint8/uint16/float; ValueError saying what is wrong."""
+def check_image(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The image itself if it is (H, W) gray or (H, W, 1|3|4) uint8/uint16/float in [0, 1], at most max_pixels
+    pixels; ValueError saying what is wrong."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected a numpy array image, got {type(image).__name__}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
@@ -43,6 +46,13 @@ def check_image(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"empty image of shape {image.shape}")
     if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ValueError(
+            f"a {image.shape[1]}x{image.shape[0]} image is over the limit of {max_pixels / 1e6:g} MP; "
+            "raise it with max_pixels= if the machine has the memory"
+        )
+    if np.issubdtype(image.dtype, np.floating):
+        check_float_range(image)
     return image
 
 
@@ -92,6 +102,16 @@ def _engine_for(path: Path, precision: str | None) -> tuple[Path, str]:
     return engine, precision or engine_precision(engine) or "fp32"
 
 
+def _check_device(asked: str | None, chosen: str | None) -> None:
+    """BackendError if a GPU device was asked for and auto could only find a CPU backend (never a silent CPU run)."""
+    on_cpu = (chosen or "cpu").lower().startswith("cpu")
+    if asked is not None and not asked.lower().startswith("cpu") and on_cpu:
+        raise BackendError(
+            f"device {asked!r} was asked for, but no backend here runs on it (no NVIDIA GPU visible, or neither "
+            "TensorRT nor onnxruntime-gpu installed: pip install 'msau[gpu]'); leave the device out to run on the CPU"
+        )
+
+
 def resolve_for_backend(path: Path, backend: str, precision: str) -> Path:
     """The file a backend opens for a model path and precision, by msau's one naming rule (the IR beside an ONNX
     for openvino, ``<stem>.fp16.onnx`` for onnxruntime fp16, ``<stem>.safetensors`` for torch); path itself if
@@ -110,9 +130,10 @@ class Colorizer:
     backend's fastest accurate choice (bf16 for OpenVINO on CPUs that have it, the engine's own for TensorRT,
     fp32 otherwise); size is the square network size (a multiple of 16); refine corrects the network's colours by
     their errors at the hints and spreads the hints' colours along regions of even lightness, with them as the
-    prior (msau.runtime.refine; on by default). Extra
-    keyword options go to the backend (e.g. threads=4, streams=1 for OpenVINO). Use as a context manager or call
-    close().
+    prior (msau.runtime.refine; on by default); max_pixels refuses larger photos (msau.runtime.limits). Extra
+    keyword options go to the backend (e.g. threads=4, streams=1 for OpenVINO); a name no backend takes is an
+    error, and with backend="auto" options of the backends not chosen are left out. Use as a context manager or
+    call close().
     """
 
     def __init__(
@@ -124,6 +145,7 @@ class Colorizer:
         size: int = DEFAULT_SIZE,
         upsampling: str = DEFAULT_UPSAMPLING,
         refine: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         **options,
     ) -> None:
         if backend not in BACKEND_CHOICES:
@@ -132,15 +154,23 @@ class Colorizer:
             raise BackendError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         if size <= 0 or size % SIZE_MULTIPLE:
             raise ValueError(f"size must be a positive multiple of {SIZE_MULTIPLE}, got {size}")
+        known = set().union(*(backend_options(name) for name in BACKENDS))
+        if set(options) - known:
+            raise ValueError(
+                f"unknown option {', '.join(map(repr, sorted(set(options) - known)))}; the backends take {', '.join(sorted(known))}"
+            )
         self.size = int(size)
         self.upsampling = upsampling
         self.refine = refine
+        self.max_pixels = check_max_pixels(max_pixels)
         path = resolve_model(model, backend)
         if backend == "auto":
             from msau.runtime.backends.auto import choose
 
             choice = choose(path, precision, device)
+            _check_device(device, choice.device)
             backend, path, precision, device = choice.backend, choice.model_path, choice.precision, choice.device
+            options = {k: v for k, v in options.items() if k in backend_options(backend)}
         elif backend == "tensorrt":
             path, precision = _engine_for(path, precision)
         if backend != "tensorrt":
@@ -153,7 +183,7 @@ class Colorizer:
 
     def prepare(self, image: np.ndarray, hints: HintsLike = None) -> Prepared:
         """Encode one photo and its hints for the network (CPU work, safe to run in threads)."""
-        image = check_image(image)
+        image = check_image(image, self.max_pixels)
         parsed = as_hints(hints, image.shape[0], image.shape[1])
         x, lightness = encode(image, parsed, (self.size, self.size))
         return Prepared(x, lightness)
@@ -164,7 +194,10 @@ class Colorizer:
         return self.backend.infer(x)
 
     def finish(self, ab: np.ndarray, prepared: Prepared) -> np.ndarray:
-        """The colour photo (H, W, 3) uint8 from the network's ab (2, size, size) and the photo's own L*."""
+        """The colour photo (H, W, 3) uint8 from the network's ab (2, size, size) and the photo's own L*;
+        BackendError if the network gave NaN or infinite values (nothing is made of them)."""
+        if not np.isfinite(ab).all():
+            raise BackendError(f"the network's output has {int(np.size(ab) - np.isfinite(ab).sum())} NaN or infinite values")
         return finish(ab, prepared.x, prepared.lightness, self.upsampling, self.refine)
 
     def __call__(self, image: np.ndarray, hints: HintsLike = None) -> np.ndarray:
@@ -176,11 +209,13 @@ class Colorizer:
         self, images: Sequence[np.ndarray], hints_list: Iterable[HintsLike] | None = None, batch_size: int = 8
     ) -> list[np.ndarray]:
         """Colorize many photos (any sizes), batch_size per backend call; hints_list aligned with images or None."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         hints_list = list(hints_list) if hints_list is not None else [None] * len(images)
         if len(hints_list) != len(images):
             raise ValueError(f"got {len(images)} images but {len(hints_list)} hint sets")
         results: list[np.ndarray] = []
-        for start in range(0, len(images), max(1, int(batch_size))):
+        for start in range(0, len(images), batch_size):
             chunk = [self.prepare(im, h) for im, h in zip(images[start : start + batch_size], hints_list[start : start + batch_size])]
             ab = self.infer(chunk)
             results.extend(self.finish(a, p) for a, p in zip(ab, chunk))

@@ -6,6 +6,7 @@ output folder (and looks for hints in the same subfolder of the hints folder).
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from dataclasses import dataclass
@@ -46,6 +47,39 @@ def scan_folder(folder: Path, recursive: bool, exclude: Path | None = None) -> l
     return found
 
 
+def expand_glob(pattern: str) -> list[str]:
+    """The paths a glob matches, sorted, as glob.glob(recursive=True) finds them, but ``**`` never follows a
+    symlinked folder: glob.glob does, and never returns on a tree with symlink cycles."""
+    if "**" not in pattern:
+        return sorted(glob.glob(pattern))
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if any(c in part for c in GLOB_CHARACTERS))
+    root = Path(*parts[:first]) if first else Path(os.curdir)
+    rest = parts[first:]
+    hidden_wanted = any(part.startswith(".") for part in rest)
+    found = []
+    for folder, dirs, files in os.walk(root):  # followlinks=False: each real folder once, cycles or not
+        if not hidden_wanted:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        relative = Path(folder).relative_to(root).parts
+        found += [os.path.join(folder, name) for name in dirs + files if _glob_match(rest, relative + (name,))]
+    return sorted(os.path.normpath(path) if not first else path for path in found)
+
+
+def _glob_match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """glob's rules for path components: ``**`` is any number of them, and no wildcard matches a leading dot."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(
+            _glob_match(rest, parts[i:]) for i in range(len(parts) + 1) if not any(p.startswith(".") for p in parts[:i])
+        )
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _glob_match(rest, parts[1:])
+
+
 def discover(arguments: list[str], recursive: bool = False, exclude: Path | None = None) -> tuple[list[Input], list[str]]:
     """(inputs, arguments that matched nothing). A file named explicitly is taken whatever its suffix.
 
@@ -61,7 +95,7 @@ def discover(arguments: list[str], recursive: bool = False, exclude: Path | None
         elif path.is_file():
             inputs.append(Input(path, Path(path.name)))
         elif any(c in argument for c in GLOB_CHARACTERS):
-            matches = sorted(glob.glob(argument, recursive=True))
+            matches = expand_glob(argument)
             for match in map(Path, matches):
                 if match.is_dir():
                     inputs += scan_folder(match, recursive, exclude)

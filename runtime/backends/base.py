@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+
+from msau.runtime.contract import CONTRACT_VERSION, INPUT_CHANNELS, INPUT_NAME, OUTPUT_CHANNELS, OUTPUT_NAME
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -46,6 +50,11 @@ class Backend(ABC):
             raise BackendError(
                 f"the {self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}"
             )
+        if options:
+            raise BackendError(
+                f"the {self.name} backend has no option {', '.join(map(repr, sorted(options)))}; "
+                f"it takes {', '.join(sorted(backend_options(type(self)))) or 'none'}"
+            )
         self.model_path = Path(model_path)
         self.precision = precision
         self.device = device
@@ -68,6 +77,40 @@ class Backend(ABC):
         return f"{self.name} ({self.precision}{', ' + self.device if self.device else ''})"
 
 
+# A tensor as a model declares it: its names and its shape, None for a dynamic (or symbolic) dimension.
+TensorSpec = tuple[set[str], Sequence[int | None]]
+
+
+def _matches(spec: TensorSpec, name: str, channels: int) -> bool:
+    names, shape = spec
+    return name in names and len(shape) == 4 and shape[1] in (None, channels)
+
+
+def _describe(spec: TensorSpec) -> str:
+    names, shape = spec
+    dims = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"{'/'.join(sorted(names)) or '(unnamed)'} ({dims})"
+
+
+def check_contract(model_path: str | Path, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> None:
+    """Raise BackendError naming the model unless it takes exactly the contract's input and gives its output
+    (names, rank 4, channel counts): checked once at load, so that a wrong model fails there, not per image."""
+    expected = (
+        f"expected input '{INPUT_NAME}' (N, {INPUT_CHANNELS}, H, W) and output '{OUTPUT_NAME}' (N, {OUTPUT_CHANNELS}, H, W), "
+        f"msau contract v{CONTRACT_VERSION}"
+    )
+    if len(inputs) != 1 or not _matches(inputs[0], INPUT_NAME, INPUT_CHANNELS):
+        raise BackendError(f"{model_path}: not an MSAU-Net model: inputs {', '.join(map(_describe, inputs)) or 'none'}; {expected}")
+    if not any(_matches(output, OUTPUT_NAME, OUTPUT_CHANNELS) for output in outputs):
+        raise BackendError(f"{model_path}: not an MSAU-Net model: outputs {', '.join(map(_describe, outputs)) or 'none'}; {expected}")
+
+
+def load_error(model_path: str | Path, what: str, error: BaseException) -> BackendError:
+    """One line for a model file that its library cannot load (corrupt, truncated or another format)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return BackendError(f"{model_path}: cannot load as {what} ({lines[0] if lines else type(error).__name__})")
+
+
 # Names map to "module:Class" so that choosing a backend imports only that backend's heavy package.
 BACKENDS: dict[str, str] = {
     "tensorrt": "msau.runtime.backends.tensorrt:TensorRTBackend",
@@ -83,6 +126,14 @@ def backend_class(name: str) -> type[Backend]:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} (or auto)")
     module, _, attribute = BACKENDS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def backend_options(backend: str | type[Backend]) -> set[str]:
+    """The keyword options a backend takes beyond model_path, precision and device (e.g. threads)."""
+    cls = backend_class(backend) if isinstance(backend, str) else backend
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    common = {"self", "model_path", "precision", "device"}
+    return {p.name for p in parameters if p.name not in common and p.kind is not inspect.Parameter.VAR_KEYWORD}
 
 
 def open_backend(name: str, model_path: str | Path, precision: str = "fp32", device: str | None = None, **options) -> Backend:

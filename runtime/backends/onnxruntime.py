@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from msau.runtime.artifacts import parse_artifact
-from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, require
+from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, check_contract, load_error, require
 from msau.runtime.contract import CONTRACT_VERSION_KEY, INPUT_NAME, OUTPUT_NAME, check_contract_version
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -87,7 +87,17 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             session_options.intra_op_num_threads = int(threads)
         providers = self._providers(kind, index, cache_dir)
-        self.session = ort.InferenceSession(self._model_source(kind), session_options, providers=providers)
+        try:
+            self.session = ort.InferenceSession(self._model_source(kind), session_options, providers=providers)
+        except (BackendError, MemoryError):
+            raise
+        except Exception as error:  # ONNX Runtime's InvalidProtobuf, Fail, ...: the file is not a usable model
+            raise load_error(self.model_path, "an ONNX model", error) from error
+        check_contract(
+            self.model_path,
+            [({i.name}, [d if isinstance(d, int) else None for d in i.shape]) for i in self.session.get_inputs()],
+            [({o.name}, [d if isinstance(d, int) else None for d in o.shape]) for o in self.session.get_outputs()],
+        )
         recorded = self.session.get_modelmeta().custom_metadata_map.get(CONTRACT_VERSION_KEY)
         try:
             check_contract_version(self.model_path, recorded)

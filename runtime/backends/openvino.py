@@ -14,8 +14,8 @@ from collections import OrderedDict
 import numpy as np
 
 from msau.runtime.artifacts import IR_SUFFIX, ONNX_SUFFIX
-from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError
-from msau.runtime.contract import CONTRACT_VERSION_KEY, OUTPUT_NAME, check_contract_version
+from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, check_contract, load_error
+from msau.runtime.contract import CONTRACT_VERSION_KEY, INPUT_NAME, OUTPUT_NAME, check_contract_version
 
 # The CPU plugin's names for our precisions (INFERENCE_PRECISION_HINT).
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
@@ -42,6 +42,13 @@ def bf16_supported(core=None, device: str = "CPU") -> bool:
         return "BF16" in core.get_property(device, "OPTIMIZATION_CAPABILITIES")
     except RuntimeError:  # an unknown device or a plugin that does not report capabilities
         return False
+
+
+def _spec(port) -> tuple[set[str], list[int | None]]:
+    """(names, shape with None for dynamic dimensions) of an OpenVINO model input or output."""
+    shape = port.get_partial_shape()
+    dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else []
+    return set(port.get_names()), dims
 
 
 class OpenVINOBackend(Backend):
@@ -87,10 +94,12 @@ class OpenVINOBackend(Backend):
         self._core = core
         self._ov = ov
         self.source = self.model_path
-        self._model = core.read_model(str(self.source))
-        self._input = self._model.inputs[0].get_any_name()
-        names = [o.get_any_name() for o in self._model.outputs]
-        self._output = OUTPUT_NAME if OUTPUT_NAME in names else names[0]
+        try:
+            self._model = core.read_model(str(self.source))
+        except RuntimeError as error:  # OpenVINO's parse errors, for any file that is not a model it reads
+            raise load_error(self.source, "an ONNX or OpenVINO IR model", error) from error
+        check_contract(self.source, [_spec(port) for port in self._model.inputs], [_spec(port) for port in self._model.outputs])
+        self._input, self._output = INPUT_NAME, OUTPUT_NAME
         key = ["framework", CONTRACT_VERSION_KEY]  # where OpenVINO keeps ONNX metadata_props, in the IR too
         recorded = self._model.get_rt_info(key).astype(str) if self._model.has_rt_info(key) else None
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from msau.runtime.artifacts import CHECKPOINT_SUFFIX, artifact_path, model_stem
-from msau.runtime.backends.base import Backend, BackendError, require
+from msau.runtime.backends.base import Backend, BackendError, load_error, require
 
 
 def checkpoint_for(path: str | Path) -> Path:
@@ -48,7 +48,12 @@ class TorchBackend(Backend):
         if threads and self.device == "cpu":
             torch.set_num_threads(int(threads))
         self.checkpoint = checkpoint_for(self.model_path)
-        model, _ = load_checkpoint(self.checkpoint, map_location="cpu")
+        try:
+            model, _ = load_checkpoint(self.checkpoint, map_location="cpu")
+        except (BackendError, MemoryError):
+            raise
+        except Exception as error:  # safetensors' header errors, a config or tensors that do not fit the network
+            raise load_error(self.checkpoint, "an MSAU-Net safetensors checkpoint", error) from error
         self.model = model.to(self.device).eval()
         self._dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
