@@ -27,9 +27,9 @@ from urllib.parse import unquote
 import anyio.to_thread
 from msau.runtime.hints import HintError, Hints, decode_json_hints, decode_painted_png
 from msau.runtime.image_io import ImageError
-from msau.runtime.limits import DEFAULT_MAX_PIXELS
+from msau.studio.limits import MAX_JSON_BYTES, StudioLimits
 from msau.studio.render import Photo, PhotoError, Renderer, photo_from_bytes, png_bytes, preview_png_bytes
-from msau.studio.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, Session, SessionStore
+from msau.studio.sessions import Session, SessionStore
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,19 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_JSON_BYTES = 16 * 1024 * 1024  # an edit's hint list; a painted PNG loaded as hints can give many points
 SWEEP_SECONDS = 30.0  # how often idle sessions are looked for when no request comes
-
-
-@dataclass(frozen=True)
-class StudioLimits:
-    """What the studio accepts: upload bytes, photo pixels, idle time and number of open sessions."""
-
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    idle_seconds: float = DEFAULT_IDLE_SECONDS
-    max_sessions: int = DEFAULT_MAX_SESSIONS
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from msau.runtime.backends.base import PRECISIONS, BackendError
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.limits import DEFAULT_MAX_PIXELS
+from msau.studio.limits import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_UPLOAD_BYTES, StudioLimits
 
 EXIT_OK, EXIT_USAGE = 0, 2
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -39,9 +40,6 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from msau.studio.app import DEFAULT_MAX_UPLOAD_BYTES
-    from msau.studio.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
-
     parser = argparse.ArgumentParser(
         prog="msau-studio",
         description="Colorize a photo interactively in the browser: click colour hints, see the result, download it.",
@@ -124,7 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _error("--hints needs a PHOTO to go with")
     try:
         import uvicorn
-        from msau.studio.app import StudioLimits, create_app
+        from msau.studio.app import create_app
     except ImportError as error:
         return _error(f"{error.name or error} is missing; install the studio with pip install 'msau[studio]'")
     from msau.runtime.colorizer import Colorizer

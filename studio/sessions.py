@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import anyio.to_thread
+from msau.studio.limits import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
 from msau.studio.render import Photo
 
 T = TypeVar("T")
 
-DEFAULT_IDLE_SECONDS = 30 * 60
-DEFAULT_MAX_SESSIONS = 16
 
 
 @dataclass

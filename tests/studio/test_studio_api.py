@@ -17,7 +17,8 @@ from msau.runtime.cli import main as msau_run  # noqa: E402
 from msau.runtime.colorizer import Colorizer  # noqa: E402
 from msau.runtime.hints import Hints  # noqa: E402
 from msau.runtime.image_io import read_image  # noqa: E402
-from msau.studio.app import StartupPhoto, StudioLimits, create_app  # noqa: E402
+from msau.studio.app import StartupPhoto, create_app  # noqa: E402
+from msau.studio.limits import StudioLimits  # noqa: E402
 from msau.studio.render import Renderer, photo_from_image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 

@@ -65,6 +65,15 @@ def test_bad_options_are_usage_errors(capsys, argv, message):
     assert err.splitlines()[-1].startswith(f"msau-studio: error: {message}") and "Traceback" not in err
 
 
+def test_without_the_studio_extra_help_works_and_running_names_the_extra(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if pip install 'msau[studio]' had not been run
+    assert main(["--help"]) == 0
+    capsys.readouterr()
+    assert error_of(capsys, ["--no-browser"]) == (
+        "msau-studio: error: uvicorn is missing; install the studio with pip install 'msau[studio]'"
+    )
+
+
 def test_a_port_in_use_is_a_setup_error(capsys):
     import socket
 
