@@ -5,6 +5,7 @@ Skipped only where /usr/bin/chromium is absent; CI (.ci/run) installs it.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -195,6 +196,36 @@ def test_load_hints_and_corrupt_files_show_a_message_and_the_app_goes_on(page, t
     wait_ready(page)  # the photo opened before the corrupt one is still there and colorizes
     result = result_pixels(page)
     assert is_hue(result[48:53, 68:73].reshape(-1, 3).mean(axis=0), 2)
+
+
+def drop_file(page, path: Path) -> None:
+    """Drop a file on the page as a person drags one from a file manager."""
+    page.evaluate(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
+def test_drop_a_photo_and_toggle_before_after(page, tmp_path):
+    colour = np.zeros((60, 90, 3), np.uint8)
+    colour[:, :45] = (30, 160, 40)
+    colour[:, 45:] = (200, 60, 20)
+    assert cv2.imwrite(str(tmp_path / "colour.png"), cv2.cvtColor(colour, cv2.COLOR_RGB2BGR))
+    drop_file(page, tmp_path / "colour.png")
+    wait_ready(page)
+    assert page.get_by_test_id("canvas").get_attribute("data-photo-width") == "90"
+    after = result_pixels(page)
+    page.get_by_test_id("before-after").click()
+    before = result_pixels(page)  # the photo's lightness as neutral gray
+    assert np.array_equal(before[..., 0], before[..., 1]) and np.array_equal(before[..., 1], before[..., 2])
+    assert not np.array_equal(before, after)
+    page.get_by_test_id("before-after").click()
+    assert np.array_equal(result_pixels(page), after)
 
 
 def test_two_tabs_work_independently(browser, studio_url, tmp_path):
