@@ -13,7 +13,7 @@ import numpy as np
 
 from msau.runtime.contract import CONTRACT_VERSION, INPUT_CHANNELS, INPUT_NAME, OUTPUT_CHANNELS, OUTPUT_NAME
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 class BackendError(RuntimeError):
@@ -32,6 +32,20 @@ def require(module: str, extra: str, backend: str):
         raise MissingDependencyError(
             f"the {backend} backend needs the '{module}' package: pip install 'msau[{extra}]'"
         ) from error
+
+
+def require_int8_model(model_path: Path, backend: str) -> None:
+    """BackendError unless the file is an INT8 graph by msau's naming rule (``<stem>.int8.onnx``): INT8 is made
+    once by msau-export --int8, calibrated and gated against FP32; no backend quantizes on the fly."""
+    from msau.runtime.artifacts import ONNX_SUFFIX, artifact_filename, parse_artifact
+
+    name = parse_artifact(model_path)
+    if name.precision != "int8":
+        expected = artifact_filename(name.stem, ONNX_SUFFIX, "int8")
+        raise BackendError(
+            f"{model_path}: the {backend} backend runs int8 from an INT8 model ({expected}, written by "
+            "msau-export --int8 --calibration DIR), not from this file"
+        )
 
 
 class Backend(ABC):
@@ -56,6 +70,8 @@ class Backend(ABC):
                 f"it takes {', '.join(sorted(backend_options(type(self)))) or 'none'}"
             )
         self.model_path = Path(model_path)
+        if precision == "int8":
+            require_int8_model(self.model_path, self.name)
         self.precision = precision
         self.device = device
         self.options = options

@@ -64,7 +64,7 @@ class OnnxRuntimeBackend(Backend):
     """
 
     name = "onnxruntime"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")  # int8: a QDQ graph (msau-export --int8), run as QLinearConv kernels
     model_suffixes = (".onnx",)
 
     def __init__(self, model_path, precision="fp32", device=None, threads: int | None = None,

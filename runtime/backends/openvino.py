@@ -18,7 +18,9 @@ from msau.runtime.backends.base import Backend, BackendError, MissingDependencyE
 from msau.runtime.contract import CONTRACT_VERSION_KEY, INPUT_NAME, OUTPUT_NAME, check_contract_version
 
 # The CPU plugin's names for our precisions (INFERENCE_PRECISION_HINT).
-OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+# int8: a QDQ graph (msau-export --int8); its quantized layers run INT8 whatever the hint, and the layers it keeps
+# in float run f32, as its gate measured them.
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 DEFAULT_CACHED_SHAPES = 4
 
@@ -59,7 +61,7 @@ class OpenVINOBackend(Backend):
     """
 
     name = "openvino"
-    precisions = ("fp32", "bf16")
+    precisions = ("fp32", "bf16", "int8")
     model_suffixes = (IR_SUFFIX, ONNX_SUFFIX)  # in order of preference: the IR, where msau-export wrote one
 
     def __init__(self, model_path, precision="fp32", device=None, threads: int | None = None,

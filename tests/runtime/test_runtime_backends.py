@@ -162,7 +162,7 @@ def test_openvino_rejects_unknown_hint_and_fp16(trained):
     pytest.importorskip("openvino")
     with pytest.raises(BackendError, match="unknown OpenVINO performance hint 'FAST'"):
         open_backend("openvino", trained["onnx"], "fp32", hint="FAST")
-    with pytest.raises(BackendError, match="supports precision fp32, bf16, not 'fp16'"):
+    with pytest.raises(BackendError, match="supports precision fp32, bf16, int8, not 'fp16'"):
         open_backend("openvino", trained["onnx"], "fp16")
 
 
