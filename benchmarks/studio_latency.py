@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from msau.benchmarks.hostinfo import cpu_facts
 from msau.benchmarks.stats import summarize
 
@@ -48,6 +49,7 @@ class _Server:
 
     def __init__(self, app) -> None:
         import uvicorn
+
         from msau.studio.cli import _listen
 
         self.sock = _listen("127.0.0.1", 0)

@@ -25,17 +25,18 @@ from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 import anyio.to_thread
-from msau.runtime.hints import HintError, Hints, decode_json_hints, decode_painted_png
-from msau.runtime.image_io import ImageError
-from msau.studio.limits import MAX_JSON_BYTES, StudioLimits
-from msau.studio.render import Photo, PhotoError, Renderer, photo_from_bytes, png_bytes, preview_png_bytes
-from msau.studio.sessions import Session, SessionStore
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from msau.runtime.hints import HintError, Hints, decode_json_hints, decode_painted_png
+from msau.runtime.image_io import ImageError
+from msau.studio.limits import MAX_JSON_BYTES, StudioLimits
+from msau.studio.render import Photo, PhotoError, Renderer, photo_from_bytes, png_bytes, preview_png_bytes
+from msau.studio.sessions import Session, SessionStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SWEEP_SECONDS = 30.0  # how often idle sessions are looked for when no request comes

@@ -122,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _error("--hints needs a PHOTO to go with")
     try:
         import uvicorn
+
         from msau.studio.app import create_app
     except ImportError as error:
         return _error(f"{error.name or error} is missing; install the studio with pip install 'msau[studio]'")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
 from msau.runtime.color import image_lightness
 from msau.runtime.colorizer import Colorizer, HintsLike, Prepared, as_hints, check_image
 from msau.runtime.encoding import encode_lightness, resize

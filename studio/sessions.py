@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import anyio.to_thread
+
 from msau.studio.limits import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
 from msau.studio.render import Photo
 

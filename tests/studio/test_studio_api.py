@@ -13,6 +13,8 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
 
+from starlette.testclient import TestClient  # noqa: E402
+
 from msau.runtime.cli import main as msau_run  # noqa: E402
 from msau.runtime.colorizer import Colorizer  # noqa: E402
 from msau.runtime.hints import Hints  # noqa: E402
@@ -20,7 +22,6 @@ from msau.runtime.image_io import read_image  # noqa: E402
 from msau.studio.app import StartupPhoto, create_app  # noqa: E402
 from msau.studio.limits import StudioLimits  # noqa: E402
 from msau.studio.render import Renderer, photo_from_image  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
 
 BACKEND = ["--backend", "onnxruntime", "--threads", "1"]
 

@@ -14,8 +14,9 @@ import pytest
 
 pytest.importorskip("uvicorn")
 
-from msau.studio.cli import main  # noqa: E402
 from studio_page import free_port  # noqa: E402
+
+from msau.studio.cli import main  # noqa: E402
 
 
 @pytest.fixture
