@@ -193,7 +193,8 @@ def test_upload_limits_bytes_and_pixels(colorizer):
         )
         wide = client.post("/api/sessions", content=png(np.zeros((10, 1001), np.uint8)), headers={"X-Filename": "w.png"})
         assert wide.status_code == 422
-        assert wide.json()["error"].startswith("w.png: 1001x10 pixels (0 MP) is over the limit of 0.01 MP per image")
+        message = wide.json()["error"]  # the runtime's own message (msau.runtime.image_io), naming the upload
+        assert message.startswith("w.png: 1001x10 pixels") and "over the limit" in message, message
 
 
 def bomb_png(width: int, height: int) -> bytes:
@@ -209,7 +210,8 @@ def bomb_png(width: int, height: int) -> bytes:
 def test_a_decompression_bomb_is_refused_from_its_header(client):
     response = client.post("/api/sessions", content=bomb_png(30000, 30000), headers={"X-Filename": "bomb.png"})
     assert response.status_code == 422
-    assert response.json()["error"].startswith("bomb.png: 30000x30000 pixels (900 MP) is over the limit of 200 MP per image")
+    message = response.json()["error"]
+    assert message.startswith("bomb.png: 30000x30000 pixels (900 MP)") and "over the limit" in message, message
 
 
 @pytest.mark.parametrize(
