@@ -48,7 +48,7 @@ def check_image(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
         raise ValueError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
     if image.shape[0] * image.shape[1] > max_pixels:
         raise ValueError(
-            f"a {image.shape[1]}x{image.shape[0]} image is over the limit of {max_pixels / 1e6:g} MP; "
+            f"a {image.shape[1]}x{image.shape[0]} image is over the limit of {max_pixels:,} pixels; "
             "raise it with max_pixels= if the machine has the memory"
         )
     if np.issubdtype(image.dtype, np.floating):

@@ -39,7 +39,7 @@ def check_header(path: str | Path, header: ImageHeader | None, max_pixels: int =
     if header.pixels > max_pixels:
         raise ImageError(
             f"{path}: {header.width}x{header.height} pixels ({header.pixels / 1e6:.0f} MP) is over the limit of "
-            f"{max_pixels / 1e6:g} MP per image; raise it with --max-pixels (or max_pixels=) if the machine has the memory"
+            f"{max_pixels:,} pixels per image; raise it with --max-pixels (or max_pixels=) if the machine has the memory"
         )
     if header.frames > 1:
         raise ImageError(f"{path}: an animated {header.format} ({header.frames}+ frames); colorize a still image (one frame)")

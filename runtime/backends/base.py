@@ -124,7 +124,8 @@ def check_contract(model_path: str | Path, inputs: Sequence[TensorSpec], outputs
 def load_error(model_path: str | Path, what: str, error: BaseException) -> BackendError:
     """One line for a model file that its library cannot load (corrupt, truncated or another format)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return BackendError(f"{model_path}: cannot load as {what} ({lines[0] if lines else type(error).__name__})")
+    # The last line is the cause: OpenVINO's first ones say where in its sources the exception was thrown.
+    return BackendError(f"{model_path}: cannot load as {what} ({lines[-1] if lines else type(error).__name__})")
 
 
 # Names map to "module:Class" so that choosing a backend imports only that backend's heavy package.

@@ -46,6 +46,21 @@ def bf16_supported(core=None, device: str = "CPU") -> bool:
         return False
 
 
+def _check_readable(path) -> None:
+    """BackendError unless path is an OpenVINO IR or a file the ONNX frontend takes: without this, OpenVINO tries
+    every frontend on any file (TensorFlow's prints parse errors to the terminal) before giving up."""
+    if path.suffix.lower() not in OpenVINOBackend.model_suffixes:
+        raise BackendError(
+            f"{path}: the openvino backend reads {' or '.join(OpenVINOBackend.model_suffixes)} models, not "
+            f"{path.suffix or 'files without a suffix'}"
+        )
+    if path.suffix.lower() == ONNX_SUFFIX:
+        from openvino.frontend import FrontEndManager
+
+        if not FrontEndManager().load_by_framework("onnx").supported(str(path)):
+            raise BackendError(f"{path}: cannot load as an ONNX model (not an ONNX protobuf)")
+
+
 def _spec(port) -> tuple[set[str], list[int | None]]:
     """(names, shape with None for dynamic dimensions) of an OpenVINO model input or output."""
     shape = port.get_partial_shape()
@@ -96,6 +111,7 @@ class OpenVINOBackend(Backend):
         self._core = core
         self._ov = ov
         self.source = self.model_path
+        _check_readable(self.source)
         try:
             self._model = core.read_model(str(self.source))
         except RuntimeError as error:  # OpenVINO's parse errors, for any file that is not a model it reads
