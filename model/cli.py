@@ -1,13 +1,65 @@
-"""msau-train: train MSAU-Net on a folder of colour photos."""
+"""msau-train: train MSAU-Net on a folder of colour photos.
+
+Exit codes: 0 done (or stopped at --stop-at), 2 usage or setup errors (a bad option value, a missing or empty
+data folder, --out a file, a device this machine does not have), 128 + the signal's number when interrupted
+(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; checkpoints are written atomically, --resume goes on).
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
+from pathlib import Path
 
 from msau.model.config import PRESETS
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, StepReport, TrainConfig, Trainer
+from msau.runtime.contract import SIZE_MULTIPLE
+from msau.runtime.limits import MAX_TRAIN_CROP
+
+EXIT_USAGE = 2
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an integer in low..high (high None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {'at least ' + str(low) if high is None else f'in {low}..{high}'}, got {value}")
+        return value
+
+    return parse
+
+
+def _crop(text: str) -> int:
+    value = _integer(SIZE_MULTIPLE, MAX_TRAIN_CROP)(text)
+    if value % SIZE_MULTIPLE:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {SIZE_MULTIPLE} (four 2x2 poolings), got {value}")
+    return value
+
+
+def _real(low: float, high: float, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a float in the interval low..high (ends open where asked)."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        below = value <= low if low_open else value < low
+        above = value >= high if high_open else value > high
+        if not value == value or below or above:  # value != value: NaN
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    if not DEVICE_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,27 +77,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
     p.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS), help="model size")
-    p.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in total")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--crop", type=int, default=defaults.crop, help="training crop size (multiple of 16)")
-    p.add_argument("--early-crop", type=int, help="smaller crop for the first --early-steps steps (cheaper)")
-    p.add_argument("--early-steps", type=int, default=defaults.early_steps)
-    p.add_argument("--early-batch-size", type=int, help="batch size with --early-crop (default: --batch-size)")
-    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    p.add_argument("--beta1", type=float, default=defaults.beta1)
-    p.add_argument("--beta2", type=float, default=defaults.beta2)
-    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
-    p.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1")
+    p.add_argument("--steps", type=_integer(1), default=defaults.steps, help="optimizer steps in total")
+    p.add_argument("--batch-size", type=_integer(1), default=defaults.batch_size)
     p.add_argument(
-        "--hue-jitter", type=float, default=defaults.hue_jitter, metavar="P",
+        "--crop", type=_crop, default=defaults.crop, help=f"training crop size (multiple of 16, at most {MAX_TRAIN_CROP})"
+    )
+    p.add_argument("--early-crop", type=_crop, help="smaller crop for the first --early-steps steps (cheaper)")
+    p.add_argument("--early-steps", type=_integer(0), default=defaults.early_steps)
+    p.add_argument("--early-batch-size", type=_integer(1), help="batch size with --early-crop (default: --batch-size)")
+    p.add_argument("--lr", type=_real(0, 1, low_open=True), default=defaults.lr, help="Adam learning rate")
+    p.add_argument("--beta1", type=_real(0, 1, high_open=True), default=defaults.beta1)
+    p.add_argument("--beta2", type=_real(0, 1, high_open=True), default=defaults.beta2)
+    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
+    p.add_argument(
+        "--ssim-weight", type=_real(0, 1), default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1"
+    )
+    p.add_argument(
+        "--hue-jitter", type=_real(0, 1), default=defaults.hue_jitter, metavar="P",
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
-    p.add_argument("--val-every", type=int, default=defaults.val_every, help="validate every N steps")
-    p.add_argument("--save-every", type=int, default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps")
+    p.add_argument("--val-every", type=_integer(1), default=defaults.val_every, help="validate every N steps")
+    p.add_argument(
+        "--save-every", type=_integer(1), default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps"
+    )
     p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
-    p.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--device", type=_device, default=defaults.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--init", metavar="WEIGHTS",
         help="fine-tune: start from this checkpoint's weights and model config (--preset is ignored), "
@@ -53,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help=f"continue from OUT/{LAST_CHECKPOINT} if it exists")
     p.add_argument(
-        "--stop-at", type=int,
+        "--stop-at", type=_integer(1),
         help="stop at this step (checkpoint written) without changing the --steps schedule; --resume goes on",
     )
     return p
@@ -69,9 +127,44 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def _setup_problem(args: argparse.Namespace) -> str | None:
+    """Why the run cannot start (None if it can), found before any data is loaded."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder"
+    if args.device.startswith("cuda"):
+        import torch
+
+        index = int(args.device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            return f"--device {args.device}: this torch sees no CUDA GPU (use --device cpu or auto)"
+        if index >= torch.cuda.device_count():
+            return f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run msau-train with argv (default sys.argv[1:]); returns the exit code."""
+    from msau.runtime.interrupt import exit_code, terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():  # SIGTERM and SIGHUP stop at a clean point, as Ctrl-C does
+            return _main(argv)
+    except KeyboardInterrupt as interrupt:
+        print("\nmsau-train: interrupted; --resume continues from the last checkpoint", file=sys.stderr)
+        return exit_code(interrupt)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help (0) and on usage errors (2); return the code instead
+        return int(exit_.code or 0)
+    problem = _setup_problem(args)
+    if problem is not None:
+        print(f"msau-train: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     config = config_from_args(args)
     try:
         from tqdm import tqdm
@@ -81,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             trainer = Trainer(config, resume=args.resume)
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, OSError, RuntimeError) as error:  # data, --init checkpoint, torch setup
             print(f"msau-train: error: {error}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     for warning in caught:
         print(f"msau-train: warning: {warning.message}", file=sys.stderr)
     print(
@@ -107,9 +200,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         trainer.run(on_step, stop_at=args.stop_at)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        from msau.runtime.interrupt import exit_code
+
         print(f"\nmsau-train: interrupted at step {trainer.step}; --resume continues from the last checkpoint", file=sys.stderr)
-        return 130
+        return exit_code(interrupt)
     finally:
         if bar is not None:
             bar.close()

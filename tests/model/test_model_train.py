@@ -218,3 +218,34 @@ def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp
     trainer.run(lambda report: losses.append(report.loss))
     assert len(losses) == 2 and all(math.isfinite(loss) and 0 < loss < 2 for loss in losses)
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["--crop", "17"], "argument --crop: must be a multiple of 16 (four 2x2 poolings), got 17"),
+        (["--crop", "100000"], "argument --crop: must be in 16..2048, got 100000"),
+        (["--early-crop", "8"], "argument --early-crop: must be in 16..2048, got 8"),
+        (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        (["--lr", "0"], "argument --lr: must be in (0, 1], got 0"),
+        (["--beta2", "1"], "argument --beta2: must be in [0, 1), got 1"),
+        (["--hue-jitter", "nan"], "argument --hue-jitter: must be in [0, 1], got nan"),
+        (["--save-every", "-1"], "argument --save-every: must be at least 1, got -1"),
+        (["--device", "gpu0"], "argument --device: must be auto, cpu, cuda or cuda:N, got 'gpu0'"),
+    ],
+)
+def test_cli_bad_option_values_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture, option, message) -> None:
+    assert train_main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), *option]) == 2
+    err = capsys.readouterr().err
+    assert f"msau-train: error: {message}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_out_a_file_and_a_missing_gpu_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    (tmp_path / "file").write_text("x")
+    assert train_main(["--data", str(tmp_path), "--out", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err == f"msau-train: error: --out {tmp_path / 'file'} is a file, not a folder\n"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train_main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err == "msau-train: error: --device cuda: this torch sees no CUDA GPU (use --device cpu or auto)\n"
