@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from msau.runtime.color import image_lightness, lab_to_rgb_uint8
+from msau.runtime.color import image_lightness, join_lab_to_rgb_uint8
 from msau.runtime.contract import AB_LIMIT, AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
 from msau.runtime.hints import Hints, rasterize
 from msau.runtime.refine import refine_with_hints
@@ -44,12 +44,10 @@ def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = "bilinear") 
     """sRGB uint8 (H, W, 3): network output ab (2, h, w), clipped to +-AB_LIMIT, upsampled to L*'s size and
     joined with it."""
     height, width = lightness.shape
-    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)
-    ab_full = resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), height, width, upsampling) * AB_SCALE  # (H, W, 2)
-    lab = np.empty((height, width, 3), np.float32)
-    lab[..., 0] = lightness
-    lab[..., 1:] = ab_full
-    return lab_to_rgb_uint8(lab)
+    # Scaled to a*b* units on the small grid, where it is cheap: the resize is linear, so it commutes.
+    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT).transpose(1, 2, 0) * np.float32(AB_SCALE)  # (h, w, 2)
+    ab_full = resize(np.ascontiguousarray(ab, dtype=np.float32), height, width, upsampling)  # (H, W, 2)
+    return join_lab_to_rgb_uint8(lightness, ab_full)
 
 
 def finish(
