@@ -380,6 +380,20 @@ def _run_compare(args, command: str) -> dict:
     return compare_document(latency, quality, args.ratio, command)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """UsageError for an output that could not be written (a folder given for --json, a read-only place), found
+    before the benchmark runs rather than after it."""
+    from msau.runtime.atomic import unwritable_reason
+
+    for option in ("json", "plot", "sheet", "markdown"):
+        path = getattr(args, option, None)
+        if path is None or (option == "markdown" and path.is_dir()):  # --markdown takes a folder too
+            continue
+        reason = unwritable_reason(path)
+        if reason is not None:
+            raise UsageError(f"--{option} {path} {reason}" if reason.startswith("is ") else f"--{option} {path}: {reason}")
+
+
 def _statuses(document: dict) -> list[str]:
     docs = [document] + [document[k] for k in ("latency", "quality") if k in document]
     statuses = [r["status"] for d in docs for r in d.get("results", [])]
@@ -448,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from msau.benchmarks.report import print_tables
 
     try:
+        _check_outputs(args)
         if args.command == "report":
             return _report(args)
         if args.command == "latency":

@@ -100,3 +100,24 @@ def remove_leftovers(targets: Iterable[str | Path], dead_writers_only: bool = Fa
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
     return removed
+
+
+def unwritable_reason(path: str | Path, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written as a file (or, with folder, made a folder to write in); None if it can.
+
+    Checked before a long job, so that a bad output is a usage error at the start, not a crash at the end:
+    the wrong kind of thing already there, or a nearest existing folder where no file can be created (probed
+    with a temporary file: os.access says yes to root on a read-only mount).
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    if not folder and path.is_dir():
+        return "is a folder, not a file"
+    existing = next(p for p in (path if folder else path.parent, *path.absolute().parents) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"cannot write there ({error.strerror or error})"
+    return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
@@ -115,16 +114,13 @@ def _error(message: str) -> int:
 def _output_problem(out: Path, inputs: list[str]) -> str | None:
     """Why -o cannot be the output folder (None if it can): a file, an input folder, or not writable; found
     before any image is computed, not after the whole batch."""
-    if out.exists() and not out.is_dir():
-        return f"-o {out} is a file, not a folder"
+    from msau.runtime.atomic import unwritable_reason
+
+    reason = unwritable_reason(out, folder=True)
+    if reason is not None:
+        return f"-o {out} {reason}" if reason.startswith("is ") else f"-o {out}: {reason}"
     if any(Path(a).is_dir() and out.resolve() == Path(a).resolve() for a in inputs):
         return f"-o {out} is an input folder: results would land beside the photos and be read as inputs next time; choose another"
-    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
-    try:  # a probe file, not os.access: root ignores modes but not a read-only mount
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        return f"-o {out}: cannot write there ({error.strerror or error})"
     return None
 
 

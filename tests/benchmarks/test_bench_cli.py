@@ -193,3 +193,27 @@ def test_usage_errors_exit_2(tiny_artifacts, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["quality", "--ratios", "2"])
     assert exit_info.value.code == 2
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_benchmark(tiny_artifacts, tmp_path, capsys, monkeypatch):
+    import msau.benchmarks.runner as runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("the benchmark ran before its outputs were checked")
+
+    monkeypatch.setattr(runner, "latency_document", never)
+    (tmp_path / "folder").mkdir()
+    assert main(["latency", "--model", str(tiny_artifacts), "--json", str(tmp_path / "folder"), *QUICK]) == 2
+    assert capsys.readouterr().err == f"msau-bench: --json {tmp_path / 'folder'} is a folder, not a file\n"
+    (tmp_path / "file").write_text("x")
+    assert main(["latency", "--model", str(tiny_artifacts), "--plot", str(tmp_path / "file" / "p.png"), *QUICK]) == 2
+    assert capsys.readouterr().err == f"msau-bench: --plot {tmp_path / 'file' / 'p.png'}: cannot write there (Not a directory)\n"
+
+
+def test_a_corrupt_model_is_a_skip_with_its_reason_not_a_traceback(tmp_path, capsys):
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"\x08\x07garbage" * 100)
+    assert main(["latency", "--model", str(model), "--backends", "onnxruntime", "--precisions", "fp32", *QUICK]) == 2
+    captured = capsys.readouterr()
+    assert f"{model}: cannot load as an ONNX model ([ONNXRuntimeError] : 7 : INVALID_PROTOBUF" in captured.err
+    assert "nothing could run here" in captured.err and "Traceback" not in captured.err

@@ -310,7 +310,7 @@ def test_the_output_folder_is_checked_before_any_work(tmp_path, monkeypatch, cap
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("msau.runtime.cli.tempfile.TemporaryFile", read_only)
+    monkeypatch.setattr("msau.runtime.atomic.tempfile.TemporaryFile", read_only)
     assert run(folder, "-o", tmp_path / "ro") == 2
     assert capsys.readouterr().err == f"msau-run: error: -o {tmp_path / 'ro'}: cannot write there (Permission denied)\n"
 
