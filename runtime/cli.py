@@ -126,10 +126,15 @@ def _output_problem(out: Path, inputs: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run msau-run with argv (default sys.argv[1:]); returns the exit code."""
-    from msau.runtime.interrupt import exit_code, signal_name, terminate_as_interrupt
+    import cv2
 
+    from msau.runtime.interrupt import exit_code, signal_name, terminate_as_interrupt
+    from msau.runtime.stderr_filter import quiet_library_lines
+
+    # A bad file gets one line of ours; OpenCV's warnings and libpng's errors about it would only repeat it.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
-        with terminate_as_interrupt():  # SIGTERM and SIGHUP clean up as Ctrl-C does
+        with terminate_as_interrupt(), quiet_library_lines():  # SIGTERM and SIGHUP clean up as Ctrl-C does
             return _main(argv)
     except KeyboardInterrupt as interrupt:
         print(

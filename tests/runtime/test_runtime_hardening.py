@@ -366,3 +366,31 @@ def test_header_sizes_of_every_format_opencv_writes(tmp_path) -> None:
 def test_no_traceback_for_missing_inputs(tmp_path, capsys) -> None:
     assert run(tmp_path / "nothing.png", "-o", tmp_path / "out") == 2
     assert capsys.readouterr().err.startswith("msau-run: error: no such file, folder or matching glob")
+
+
+def test_library_error_lines_stay_off_the_terminal(tmp_path) -> None:
+    image = (np.random.default_rng(0).random((37, 53, 3)) * 255).astype(np.uint8)
+    data = bytearray(cv2.imencode(".png", image)[1].tobytes())
+    data[60] ^= 0xFF  # IDAT no longer matches its checksum: libpng prints "libpng error: IDAT: ..." itself
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "crc.png").write_bytes(bytes(data))
+    photo(tmp_path / "in" / "ok.png")
+    command = [sys.executable, "-m", "msau.runtime.cli", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+               "--model", str(MODEL), "--backend", "onnxruntime", "--size", str(SIZE)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"{tmp_path / 'in' / 'crc.png'}: not a readable image (corrupt, truncated or an unsupported format)" in done.stderr
+    assert "libpng" not in done.stderr and "WARN" not in done.stderr
+    assert "100%" in done.stderr  # the progress bar still comes through
+
+
+def test_the_stderr_filter_drops_whole_lines_only(tmp_path) -> None:
+    code = (
+        "import os, sys\nfrom msau.runtime.stderr_filter import quiet_library_lines\n"
+        "with quiet_library_lines():\n"
+        "    for piece in (b'keep 1\\nlibpng err', b'or: x\\n\\r 50%', b'\\r100%\\nlibpng warning: y\\nlibpn', b'g-like\\n'):\n"
+        "        os.write(2, piece)\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stderr == b"keep 1\n\r 50%\r100%\nlibpng-like\nafter\n"
