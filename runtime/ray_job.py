@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ RAY_EXTRA = "pip install 'msau[ray]'"
 BATCHES_PER_TASK = 4
 TASKS_PER_WORKER = 4  # at least this many tasks per actor when there are enough jobs, to balance the pool
 MAX_TASKS = 20_000  # beyond this the per-task overhead of Ray outweighs finer progress
+CONNECT_TIMEOUT_S = 10.0
 _PATH_COLUMNS = ("source", "output", "hints", "compare", "reference")
 
 
@@ -144,6 +146,20 @@ def _quiet_ray_data() -> None:
     context.enable_auto_log_stats = False
 
 
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """RayJobError unless something answers at HOST:PORT or ray://HOST:PORT ("auto" is Ray's to find).
+
+    ray.init retries an address where nothing listens for minutes, deaf to Ctrl-C; this fails in seconds.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise RayJobError(f"cannot join Ray at {address}: nothing answers at {host}:{port} ({error})") from error
+
+
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Start (address None: locally, num_cpus None: every core) or join Ray, quietly, unless this process
     already did; True when this call did (the caller then shuts it down with ray.shutdown())."""
@@ -153,11 +169,13 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     # Workers' output and Ray's C++ logs stay in Ray's log files (/tmp/ray/session_latest/logs): failures
     # come back as result rows, and Ray Data logs a C++ error line per actor it starts with restarts enabled.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    options = {"log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
+    options = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is not None:
+        check_reachable(address)
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, **options)
-        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, **options)
+        else:  # a cluster's own settings (its dashboard, its CPUs) are its own
             ray.init(address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"at {address}" if address else "locally"

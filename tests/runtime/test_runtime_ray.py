@@ -179,3 +179,17 @@ def test_remove_leftovers_takes_only_temporaries_of_the_targets(tmp_path):
     assert remove_leftovers([target, tmp_path / "missing" / "c.png"]) == 1
     assert listing(tmp_path) == [".a.png.notes", ".b.png.abc123.tmp"]
     assert remove_leftovers([other]) == 1 and not other.exists()
+
+
+def test_an_address_where_nothing_answers_fails_at_once():
+    import socket
+
+    from msau.runtime.ray_job import RayJobError, check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(RayJobError, match=rf"cannot join Ray at {address}: nothing answers at 127.0.0.1:{port}"):
+            check_reachable(address, timeout_s=2)
+    check_reachable("auto")  # Ray's to find
