@@ -454,7 +454,19 @@ def _report(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of msau-bench; returns 0 (all ran or were skipped as unavailable), 1 (something failed or an
-    output could not be made) or 2 (usage or environment error, or nothing could run)."""
+    output could not be made), 2 (usage or environment error, or nothing could run) or 128 + the signal's number
+    when stopped by Ctrl-C, SIGTERM or SIGHUP."""
+    from msau.runtime.interrupt import exit_code, signal_name, terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt as interrupt:
+        _say(f"\nmsau-bench: interrupted ({signal_name(interrupt)}); no partial output file is left")
+        return exit_code(interrupt)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
