@@ -24,7 +24,7 @@ import numpy as np
 
 from msau.runtime.atomic import remove_leftovers
 from msau.runtime.backends.base import MissingDependencyError
-from msau.runtime.batch import Job, Result, Summary, run_jobs
+from msau.runtime.batch import FAILED, Job, Result, Summary, run_jobs
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ BATCHES_PER_TASK = 4
 TASKS_PER_WORKER = 4  # at least this many tasks per actor when there are enough jobs, to balance the pool
 MAX_TASKS = 20_000  # beyond this the per-task overhead of Ray outweighs finer progress
 CONNECT_TIMEOUT_S = 10.0
+# Tries of a task whose actor died before its photos are given up as failed: a photo that kills every worker
+# that takes it (out of memory, say) must not keep the job going forever.
+TASK_TRIES = 3
 _PATH_COLUMNS = ("source", "output", "hints", "compare", "reference")
 
 
@@ -48,8 +51,8 @@ class RayJobError(RuntimeError):
 class RaySettings:
     """Where and how wide the job runs.
 
-    address None starts a local Ray instance (one worker per core), "auto" or "ray://host:10001" joins a
-    cluster; workers is the number of actors (None: one per CPU of the cluster, or per gpus_per_worker GPUs);
+    address None starts a local Ray instance (one worker per core), "auto", "HOST:6379" or "ray://HOST:10001"
+    joins a cluster; workers is the number of actors (None: one per CPU of the cluster, or per gpus_per_worker GPUs);
     each actor reserves ``threads`` CPUs and gpus_per_worker GPUs.
     """
 
@@ -132,15 +135,15 @@ def rows_per_task(jobs: int, batch_size: int, workers: int) -> int:
     return max(1, min(BATCHES_PER_TASK * batch_size, balanced), math.ceil(jobs / MAX_TASKS))
 
 
-def _quiet_ray_data() -> None:
-    """Ray Data's own progress bars and logs would interleave with msau-run's bar and report.
-
-    Its errors too: a job that cannot run raises RayJobError with the cause in one line instead.
-    """
+def _configure_ray_data() -> None:
+    """A task that failed TASK_TRIES times costs its photos, not the job (they become failed rows); Ray Data's
+    own progress bars and logs would interleave with msau-run's bar and report, its errors too (a job that
+    cannot run raises RayJobError with the cause in one line instead)."""
     from ray.data import DataContext
 
     logging.getLogger("ray.data").setLevel(logging.CRITICAL)
     context = DataContext.get_current()
+    context.max_errored_blocks = -1
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
@@ -173,8 +176,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address is not None:
         check_reachable(address)
     try:
-        if address is None:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, **options)
+        if address is None:  # "local": a new instance, even where `ray start` left one running on this node
+            ray.init("local", num_cpus=num_cpus, include_dashboard=False, **options)
         else:  # a cluster's own settings (its dashboard, its CPUs) are its own
             ray.init(address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -225,16 +228,25 @@ def run_on_ray(
     ray = require_ray()
     started = connect(settings.address)
     try:
-        _quiet_ray_data()
+        _configure_ray_data()
         workers = settings.workers or default_workers(ray, settings.gpus_per_worker, actor_threads(colorizer_options))
+        workers = min(workers, len(jobs))
         if on_start is not None:
             cpus = int(ray.cluster_resources().get("CPU", 0))
             on_start(f"{workers} Ray worker(s) on a cluster of {cpus} CPU(s)")
         start = time.perf_counter()
+        ended = set()
         for result in _results(ray, jobs, colorizer_options, settings, workers, opener):
+            ended.add(result.job)
             summary.add(result)
             if on_result is not None:
                 on_result(result)
+        for job in jobs:
+            if job not in ended:
+                message = f"{job.source}: not colorized: the Ray worker holding it died {TASK_TRIES} times (out of memory?)"
+                summary.add(Result(job, FAILED, message))
+                if on_result is not None:
+                    on_result(summary.failures[-1])
         summary.seconds = time.perf_counter() - start
     finally:
         if started:
@@ -259,6 +271,7 @@ def _results(ray, jobs, colorizer_options, settings, workers, opener):
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=actor_threads(colorizer_options),
         num_gpus=settings.gpus_per_worker or None,
+        max_task_retries=TASK_TRIES - 1,  # actors are restarted without limit (Ray Data's default)
         fn_constructor_kwargs={
             "colorizer_options": colorizer_options,
             "batch_size": settings.batch_size,

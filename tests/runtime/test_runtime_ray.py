@@ -150,6 +150,46 @@ def test_an_actor_killed_mid_job_is_replaced_and_every_output_done(model, photos
     assert_same_pixels(tmp_path / "ray", local)  # its half-written temporary is gone too
 
 
+def dies_on(name: str):
+    """An opener whose process SIGKILLs itself whenever it is about to write the output called name."""
+
+    def opener(colorizer_options):
+        import os
+        import signal
+
+        import msau.runtime.batch as batch
+        from msau.runtime.ray_job import open_colorizer
+
+        write = batch.write_image
+
+        def write_or_die(path, *args, **kwargs):
+            if os.path.basename(path) == name:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return write(path, *args, **kwargs)
+
+        batch.write_image = write_or_die
+        return open_colorizer(colorizer_options)
+
+    return opener
+
+
+def test_a_photo_that_kills_every_worker_fails_alone(model, photos, tmp_path, local_ray):
+    from msau.runtime.inputs import discover, plan_jobs
+    from msau.runtime.ray_job import TASK_TRIES, RaySettings, run_on_ray
+
+    (photos / "corrupt.jpg").unlink()
+    (photos / "empty.png").unlink()
+    inputs, _ = discover([str(photos)])
+    jobs, _ = plan_jobs(inputs, tmp_path / "ray")
+    options = {"model": model, "backend": "onnxruntime", "size": 32}
+    summary = run_on_ray(jobs, options, RaySettings(workers=2, batch_size=1), opener=dies_on("deep.png"))
+    assert (summary.done, summary.failed) == (3, 1)
+    assert summary.failures[0].message == (
+        f"{photos / 'deep.png'}: not colorized: the Ray worker holding it died {TASK_TRIES} times (out of memory?)"
+    )
+    assert listing(tmp_path / "ray") == ["alpha.png", "colour.png", "gray.png"]
+
+
 def test_missing_ray_names_the_extra(model, photos, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
     assert run(model, photos, "-o", tmp_path / "out", "--ray") == 2
