@@ -19,7 +19,6 @@ from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_jpeg_quality, check_max_pixels
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 LOCAL_WORKERS = 2
 
 
@@ -101,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ray = parser.add_argument_group("scale out on Ray (pip install 'msau[ray]'; inputs, hints and -o on a shared filesystem)")
     ray.add_argument("--ray", action="store_true", help="run the job on Ray Data: one Colorizer per actor, --threads CPUs each (default 1)")
-    ray.add_argument("--ray-address", metavar="ADDR", help="join a cluster: auto or ray://HOST:10001 (default: start a local Ray)")
+    ray.add_argument("--ray-address", metavar="ADDR", help="join a cluster: auto, HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
     ray.add_argument("--gpus-per-worker", type=_fraction, default=0.0, metavar="F", help="GPUs each actor reserves (default 0)")
     return parser
 
@@ -236,9 +235,6 @@ def _main_ray(colorizer_options, inputs, args) -> int:
         )
     except RayJobError as error:
         return _error(str(error))
-    except KeyboardInterrupt:
-        print("msau-run: interrupted; every output written is complete (--skip-existing resumes)", file=sys.stderr)
-        return EXIT_INTERRUPTED
     return _report(summary, args)
 
 
