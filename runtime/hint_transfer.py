@@ -98,10 +98,12 @@ def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.nd
     out = np.empty((count, 2), np.float32)
     for start in range(0, count, _QUERY_CHUNK):
         block = slice(start, min(start + _QUERY_CHUNK, count))
-        weights = left[block] @ right.T  # (chunk, samples): -|q - s|^2 / 2
+        # OpenCV's gemm, not numpy's: these products are just big enough for OpenBLAS to wake its threads,
+        # which on a small CPU busy with the network spin for 5-20x the product's own time.
+        weights = cv2.gemm(left[block], right, 1.0, None, 0.0, flags=cv2.GEMM_2_T)  # (chunk, samples): -|q-s|^2/2
         np.minimum(weights, 0.0, out=weights)  # rounding can make a tiny distance negative
         np.exp(weights, out=weights)
-        sums = weights @ values  # (chunk, 3): weighted residuals and the weights' sum
+        sums = cv2.gemm(weights, values, 1.0, None, 0.0)  # (chunk, 3): weighted residuals and the weights' sum
         out[block] = sums[:, :2] / (sums[:, 2:] + SHRINK)
     return out
 

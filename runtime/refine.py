@@ -33,7 +33,8 @@ PRIOR_WEIGHT = 4e-4  # per pixel, towards the network's ab; small, so hints carr
 # nearest-neighbour starts, at a third of the cost (each 256x256 iteration is about 1.4 ms of one core).
 ITERATIONS = 3
 COARSE_ITERATIONS = 15
-LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= 32
+LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= MIN_SIDE
+MIN_SIDE = 32
 
 
 def _edge_weights(lightness: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +123,7 @@ def propagate(
     """ab (2, h, w): the hints (2, h, w) where mask (h, w) in [0, 1] is set, spread along lightness (h, w, L*
     units) and blended with prior (2, h, w). All float32."""
     height, width = lightness.shape
-    if levels > 0 and min(height, width) >= 64 and height % 2 == 0 and width % 2 == 0:
+    if levels > 0 and min(height, width) >= 2 * MIN_SIDE and height % 2 == 0 and width % 2 == 0:
         coarse_mask = _half(mask)
         # A coarse pixel's hint is the mean of the hints inside it; its mask the fraction hinted.
         coarse_hints = np.stack([_half(plane * mask) for plane in hint_ab]) / np.maximum(coarse_mask, 1e-6)
