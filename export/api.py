@@ -1,7 +1,7 @@
 """The export workflow as a Python API: ``export(weights, ExportOptions(out=...), progress) -> list[Artifact]``.
 
-Checkpoint -> ONNX (checked, parity with PyTorch), FP16 ONNX (gated), TensorRT engine + sidecar, OpenVINO IR
-where it helps. Each artifact is verified before it is written and written atomically under the one naming
+Checkpoint -> ONNX (checked, parity with PyTorch), FP16 ONNX (gated), INT8 ONNX (calibrated, gated), TensorRT
+engine + sidecar, OpenVINO IR where it helps. Each artifact is verified before it is written and written atomically under the one naming
 rule (msau.runtime.artifacts). ``msau-export`` is a thin wrapper over this module.
 
 Errors: ExportUsageError (a ValueError) for options, files and environment that cannot work (nothing is
@@ -61,7 +61,7 @@ class Artifact:
     """A written artifact: its path, precision, size on disk, the figure of its check and the time it took."""
 
     path: Path
-    precision: str  # fp32 | fp16 | "fp16 weights" (an OpenVINO IR)
+    precision: str  # fp32 | fp16 | int8 | "fp16 weights" (an OpenVINO IR)
     size_bytes: int
     figure: str
     seconds: float
@@ -74,6 +74,8 @@ class ExportOptions:
     out: Path
     name: str | None = None  # stem of the artifacts; None: the checkpoint's stem
     fp16: bool = False
+    int8: bool = False  # needs calibration
+    calibration: Path | None = None  # photos the INT8 graph is calibrated on; never those a figure is reported on
     engine: bool = False
     openvino: bool = False
     batch: tuple[int, int, int] = DEFAULT_BATCH  # TensorRT profile (min, opt, max)
@@ -169,6 +171,8 @@ def check_options(options: ExportOptions) -> None:
         BuildOptions(workspace_mb=options.workspace_mb, hardware_compatibility_level=options.hardware_compatibility)
     except ValueError as error:
         raise ExportUsageError(str(error)) from None
+    if options.int8 and options.calibration is None:
+        raise ExportUsageError("--int8 needs --calibration DIR: photos to calibrate on, not those you report on")
 
 
 def check_output_folder(out: Path) -> None:
@@ -193,7 +197,7 @@ def check_output_folder(out: Path) -> None:
     os.unlink(probe)
 
 
-def check_verification_photos(images: Path | None, max_pixels: int | None) -> None:
+def check_verification_photos(images: Path | None, max_pixels: int | None, option: str = "--images") -> None:
     """ExportUsageError naming the first photo of images whose header declares more than max_pixels pixels
     (checked before anything is decoded, so a decompression bomb costs nothing)."""
     if images is None:
@@ -209,15 +213,15 @@ def check_verification_photos(images: Path | None, max_pixels: int | None) -> No
     try:
         paths = find_images(images)
     except ValueError as error:
-        raise ExportUsageError(f"--images: {error}") from None
+        raise ExportUsageError(f"{option}: {error}") from None
     for path in paths:
         try:
             header = read_header(path.read_bytes())
         except OSError as error:
-            raise ExportUsageError(f"--images: {path}: cannot read ({error.strerror or error})") from None
+            raise ExportUsageError(f"{option}: {path}: cannot read ({error.strerror or error})") from None
         if header is not None and header.pixels > limit:
             raise ExportUsageError(
-                f"--images: {path}: {header.width}x{header.height} pixels is over the limit of {limit:,} pixels"
+                f"{option}: {path}: {header.width}x{header.height} pixels is over the limit of {limit:,} pixels"
             )
 
 
@@ -334,6 +338,42 @@ def _export_fp16(run: _Run, fp32_path: Path, data) -> Path | None:
     return final
 
 
+def _export_int8(run: _Run, fp32_path: Path, data) -> Path | None:
+    """Quantize to INT8 (calibrated on options.calibration), gate against the FP32 graph as served; publish only
+    if it passes (or verify is off)."""
+    import onnx
+
+    from msau.export import checks
+    from msau.export.int8 import calibration_set, quantize_int8
+
+    started = time.perf_counter()
+    staged = artifact_path(run.staging, run.stem, ONNX_SUFFIX, "int8")
+    try:
+        calibration = calibration_set(run.options.calibration, run.options.size[1])
+    except ValueError as error:
+        run.refuse(f"{staged.name}: --calibration: {error}")
+        return None
+    what = f"quantizing to INT8 (QDQ, {calibration.source}); gate: image PSNR as served vs FP32 ({len(data)} images)"
+    with run.step(what):
+        report = quantize_int8(fp32_path, staged, calibration, data, write_failed=not run.options.verify)
+        run.note(report.summary())
+    if not report.passed and run.fail(f"{staged.name} fails the INT8 gate: {report.summary()}"):
+        return None
+    if not report.written:
+        return None
+    with run.step("checking: onnx.checker (full), I/O contract"):  # not TensorRT's parser: INT8 is for the CPU
+        try:
+            checks.check_onnx(staged)
+            checks.check_contract(onnx.load(str(staged)), staged.name)
+        except checks.VerificationError as error:
+            if run.fail(str(error)):
+                return None
+    final = run.publish(staged)
+    figure = f"out {report.output_psnr:.1f} dB, served {report.image_psnr_delta:+.3f} dB vs fp32"
+    run.add(final, "int8", figure, time.perf_counter() - started)
+    return final
+
+
 def _build_engine(run: _Run, onnx_path: Path, fp32_path: Path, precision: str, target, data, weights: Path) -> Path | None:
     """Build (or reuse) the TensorRT engine; the plan is run on the verification set, by the runtime's runner,
     before it is written."""
@@ -427,6 +467,8 @@ def export(
     weights = resolve_weights(weights)
     check_output_folder(options.out)
     check_verification_photos(options.images, options.max_pixels)
+    if options.int8:
+        check_verification_photos(options.calibration, options.max_pixels, "--calibration")
     target = probe_engine_target(options)  # before anything is written: an engine that cannot be built fails fast
 
     from msau.export.onnx_export import DEFAULT_OPSET
@@ -462,6 +504,8 @@ def export(
         run = _Run(options, stem, Path(staging), progress)
         fp32_path = _export_fp32(run, model, data, opset)
         fp16_path = _export_fp16(run, fp32_path, data) if fp32_path is not None and options.fp16 else None
+        if options.int8 and fp32_path is not None:
+            _export_int8(run, fp32_path, data)
         if target is not None and fp32_path is not None:
             source, precision = (fp16_path, "fp16") if options.fp16 else (fp32_path, "fp32")
             if source is not None:
