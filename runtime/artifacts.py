@@ -24,6 +24,9 @@ from pathlib import Path
 
 REFERENCE_PRECISION = "fp32"  # unmarked in file names
 MARKED_PRECISIONS = ("fp16", "bf16", "int8")
+# Served only from a file of their own: a quantized graph cannot be made from the FP32 one at load (fp16 can:
+# ONNX Runtime converts in memory; bf16 is a runtime setting of OpenVINO and torch).
+OWN_FILE_PRECISIONS = ("int8",)
 ONNX_SUFFIX = ".onnx"
 ENGINE_SUFFIX = ".engine"
 IR_SUFFIX = ".xml"
@@ -93,8 +96,9 @@ def artifact_candidates(model: str | Path, suffixes: Sequence[str], precision: s
     """Files beside model that could serve suffixes at precision, most specific first.
 
     For each suffix msau writes (in the order given: the caller's preference), ``<stem>.<precision><suffix>``
-    (not for fp32), then each unmarked ``<stem><suffix>``; then the model itself when its suffix is one of
-    suffixes (a ``.plan`` from trtexec, say). A file marked with another precision is never a candidate.
+    (not for fp32), then each unmarked ``<stem><suffix>`` (not for OWN_FILE_PRECISIONS); then the model itself
+    when its suffix is one of suffixes (a ``.plan`` from trtexec, say). A file marked with another precision is
+    never a candidate.
     """
     model = Path(model)
     folder, stem = model.parent, model_stem(model)
@@ -102,11 +106,11 @@ def artifact_candidates(model: str | Path, suffixes: Sequence[str], precision: s
     names: list[str] = []
     if precision != REFERENCE_PRECISION:
         names += [artifact_filename(stem, suffix, precision) for suffix in searched]
-    names += [artifact_filename(stem, suffix) for suffix in searched]
-    if model.suffix.lower() in {s.lower() for s in suffixes} and parse_artifact(model).precision in (
-        REFERENCE_PRECISION,
-        precision,
-    ):
+    own_file = precision in OWN_FILE_PRECISIONS
+    if not own_file:
+        names += [artifact_filename(stem, suffix) for suffix in searched]
+    accepted = (precision,) if own_file else (REFERENCE_PRECISION, precision)
+    if model.suffix.lower() in {s.lower() for s in suffixes} and parse_artifact(model).precision in accepted:
         names.append(model.name)
     unique = list(dict.fromkeys(names))
     return [folder / name for name in unique]

@@ -60,6 +60,15 @@ def test_candidates_most_specific_first(tmp_path):
     assert artifact_candidates(tmp_path / "x.plan", ENGINE_SUFFIXES, "fp32") == [tmp_path / "x.engine", tmp_path / "x.plan"]
 
 
+def test_int8_is_served_from_its_own_file_only(tmp_path):
+    model = touch(tmp_path / "m.onnx")
+    assert artifact_candidates(model, (".onnx",), "int8") == [tmp_path / "m.int8.onnx"]
+    assert resolve_artifact(model, (".onnx",), "int8") is None
+    int8 = touch(tmp_path / "m.int8.onnx")
+    assert resolve_artifact(model, (".onnx",), "int8") == int8 == resolve_artifact(int8, (".onnx",), "int8")
+    assert resolve_artifact(int8, (".onnx",), "fp16") == model  # fp16: converted in memory from the FP32 graph
+
+
 def test_resolution_needs_complete_files(tmp_path):
     model = touch(tmp_path / "m.onnx")
     touch(tmp_path / "m.xml")
