@@ -14,6 +14,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from msau.runtime.backends.auto import cpuinfo_processors
+
 # The distributions whose versions decide the numbers; those not installed are left out.
 LIBRARIES = (
     "msau",
@@ -32,33 +34,15 @@ LIBRARIES = (
     "scikit-image",
 )
 # CPU features that decide which precisions run fast (bf16 needs AVX512-BF16 or AMX).
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+CPU_FLAGS = (
+    "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"
+)
 NVIDIA_SMI_TIMEOUT_S = 10
-
-
-def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> list[dict[str, str]]:
-    """One dict per logical processor of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    processors, current = [], {}
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                processors.append(current)
-            current = {}
-            continue
-        key, _, value = line.partition(":")
-        current[key.strip()] = value.strip()
-    if current:
-        processors.append(current)
-    return processors
 
 
 def cpu_facts(cpuinfo: list[dict[str, str]] | None = None) -> dict:
     """CPU model, logical and physical cores, and the vector/matrix features that matter for inference."""
-    cpuinfo = _cpuinfo() if cpuinfo is None else cpuinfo
+    cpuinfo = cpuinfo_processors() if cpuinfo is None else cpuinfo
     model = next((p["model name"] for p in cpuinfo if "model name" in p), "") or platform.processor() or "unknown"
     cores = {(p.get("physical id", "0"), p["core id"]) for p in cpuinfo if "core id" in p}
     flags = set(cpuinfo[0].get("flags", "").split()) if cpuinfo else set()

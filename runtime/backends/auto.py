@@ -2,9 +2,17 @@
 
 Order: a TensorRT engine on an NVIDIA GPU (the model itself, or ``<stem>[.<precision>].engine`` beside it, by
 msau's naming rule, msau.runtime.artifacts), then ONNX Runtime
-on CUDA (onnxruntime-gpu), then OpenVINO on the CPU (bf16 where the CPU has it), then ONNX Runtime on the CPU.
-A ``.safetensors`` model has one runner, torch (on CUDA if torch sees a GPU). Each probe is a small function
-so that the choice can be tested without the hardware.
+on CUDA (onnxruntime-gpu), then the CPU, where cpu_plan decides by what the CPU can do (below), then ONNX
+Runtime on the CPU. A ``.safetensors`` model has one runner, torch (on CUDA if torch sees a GPU). Each probe is
+a small function so that the choice can be tested without the hardware.
+
+On the CPU (the shipped model, 256x256, batch 1, each backend in its own process): OpenVINO beat ONNX Runtime in
+fp32 on every CPU measured (AVX2-only AMD EPYC: 83-93 vs 96-98 ms; AVX-512 + AMX Intel Xeon: see
+benchmarks/results/2026-12-01-cpu.md), and bf16 ran 1.7x or more faster than fp32 where the CPU computes it
+natively (AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. So:
+OpenVINO bf16 with AVX512-BF16 or AMX, OpenVINO fp32 otherwise (AVX2, AVX-512 with or without VNNI).
+INT8 hook: where a quantized ``<stem>.int8.onnx`` ships beside the model, OpenVINO serves int8 and the CPU has
+VNNI or AMX-INT8 (INT8_FLAGS), cpu_plan prefers int8; on AVX2 alone it is not chosen until measured faster there.
 """
 
 from __future__ import annotations
@@ -71,6 +79,95 @@ def openvino_bf16() -> bool:
     return bf16_supported()
 
 
+# CPU features as /proc/cpuinfo names them.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # native bf16 dot products
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # int8 dot products in one instruction (AVX2 needs three)
+
+
+@dataclass(frozen=True)
+class CpuCapabilities:
+    """What the CPU can do: its /proc/cpuinfo flags and OpenVINO's OPTIMIZATION_CAPABILITIES for it (None
+    without OpenVINO), e.g. {"FP32", "BF16", "INT8", ...}."""
+
+    flags: frozenset[str]
+    openvino: frozenset[str] | None
+
+    @property
+    def bf16(self) -> bool:
+        """Native bf16: OpenVINO says so (it knows what it will run), or, where it reports nothing, the flags."""
+        if self.openvino:
+            return "BF16" in self.openvino
+        return any(flag in self.flags for flag in BF16_FLAGS)
+
+    @property
+    def fast_int8(self) -> bool:
+        """int8 dot products in one instruction (VNNI or AMX), unless OpenVINO reports no INT8."""
+        return any(flag in self.flags for flag in INT8_FLAGS) and (not self.openvino or "INT8" in self.openvino)
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    """The backend and precision auto runs on a CPU, and why."""
+
+    backend: str
+    precision: str
+    reason: str
+
+
+def cpuinfo_processors(path: Path = Path("/proc/cpuinfo")) -> list[dict[str, str]]:
+    """One dict per logical processor of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    processors, current = [], {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                processors.append(current)
+            current = {}
+            continue
+        key, _, value = line.partition(":")
+        current[key.strip()] = value.strip()
+    if current:
+        processors.append(current)
+    return processors
+
+
+def cpu_capabilities() -> CpuCapabilities:
+    """This machine's CPU flags and OpenVINO's view of its CPU."""
+    processors = cpuinfo_processors()
+    flags = frozenset(processors[0].get("flags", "").split()) if processors else frozenset()
+    if not openvino_available():
+        return CpuCapabilities(flags, None)
+    import openvino
+
+    try:
+        reported = frozenset(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except RuntimeError:  # a plugin that reports nothing: the flags decide
+        reported = frozenset()
+    return CpuCapabilities(flags, reported)
+
+
+def cpu_plan(capabilities: CpuCapabilities, int8_model: bool = False) -> CpuPlan:
+    """What auto runs on a CPU with these capabilities (the rule in this module's docstring); int8_model: a
+    quantized ``<stem>.int8.onnx`` ships beside the model."""
+    if capabilities.openvino is None:
+        return CpuPlan("onnxruntime", "fp32", "OpenVINO is not installed")
+    if int8_model and capabilities.fast_int8:
+        return CpuPlan("openvino", "int8", "VNNI or AMX-INT8 on this CPU, and an INT8 model ships")
+    if capabilities.bf16:
+        return CpuPlan("openvino", "bf16", "native bf16 on this CPU (AVX512-BF16 or AMX)")
+    return CpuPlan("openvino", "fp32", "no native bf16 on this CPU; OpenVINO fp32 beat ONNX Runtime fp32")
+
+
+def int8_model_beside(path: Path) -> bool:
+    """True if a quantized ``<stem>.int8.onnx`` lies beside the model (msau's naming rule)."""
+    from msau.runtime.artifacts import ONNX_SUFFIX, artifact_path, model_stem
+
+    return artifact_path(path.parent, model_stem(path), ONNX_SUFFIX, "int8").is_file()
+
+
 def torch_cuda_available() -> bool:
     """torch installed and it sees a CUDA GPU (torch imported only if it is installed)."""
     if not has_module("torch"):
@@ -112,9 +209,10 @@ def choose(model_path: str | Path, precision: str | None = None, device: str | N
         return Choice("onnxruntime", path, precision or "fp32", device or "cuda")
     if precision == "int8":  # the INT8 graph ran about twice as fast on OpenVINO as on ONNX Runtime (2026-12-01-int8.md)
         return Choice("openvino", path, "int8", "CPU") if openvino_available() else Choice("onnxruntime", path, "int8", "cpu")
-    if openvino_available() and precision in (None, "fp32", "bf16"):
-        if precision is None:
-            precision = "bf16" if openvino_bf16() else "fp32"
+    if precision is None:
+        plan = cpu_plan(cpu_capabilities(), int8_model_beside(path))
+        return Choice(plan.backend, path, plan.precision, "CPU" if plan.backend == "openvino" else "cpu")
+    if openvino_available() and precision in ("fp32", "bf16"):
         if precision == "fp32" or openvino_bf16():
             return Choice("openvino", path, precision, "CPU")
     if precision in (None, "fp32", "fp16"):

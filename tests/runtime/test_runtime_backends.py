@@ -377,6 +377,11 @@ def probes(monkeypatch):
     monkeypatch.setattr(auto, "onnxruntime_cuda_available", lambda: state["ort_cuda"])
     monkeypatch.setattr(auto, "openvino_available", lambda: state["openvino"])
     monkeypatch.setattr(auto, "openvino_bf16", lambda: state["bf16"])
+    reported = {True: frozenset({"FP32", "BF16", "INT8"}), False: frozenset({"FP32", "INT8"})}
+    monkeypatch.setattr(
+        auto, "cpu_capabilities",
+        lambda: auto.CpuCapabilities(frozenset(), reported[state["bf16"]] if state["openvino"] else None),
+    )
     monkeypatch.setattr(auto, "torch_cuda_available", lambda: state["torch_cuda"])
     monkeypatch.setattr(auto, "engine_precision", lambda engine: "fp16")
     return state

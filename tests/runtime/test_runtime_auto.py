@@ -1,0 +1,73 @@
+"""auto's CPU rule on CPUs this machine is not: capabilities injected as /proc/cpuinfo and OpenVINO report them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msau.runtime.backends import auto
+
+# What OpenVINO's CPU plugin reports as OPTIMIZATION_CAPABILITIES on each kind of CPU (BF16 only where native).
+OV_PLAIN = frozenset({"FP32", "FP16", "INT8", "BIN", "EXPORT_IMPORT"})
+OV_BF16 = OV_PLAIN | {"BF16"}
+AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})
+AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512vl"}
+CPUS = {
+    # name: (flags, OpenVINO's report, what auto runs without an INT8 model, with one)
+    "AVX2 only (AMD EPYC Zen 2)": (AVX2, OV_PLAIN, "fp32", "fp32"),
+    "AVX-512 without VNNI or BF16 (Skylake-SP)": (AVX512, OV_PLAIN, "fp32", "fp32"),
+    "AVX-512 with VNNI (Cascade Lake)": (AVX512 | {"avx512_vnni"}, OV_PLAIN, "fp32", "int8"),
+    "AVX-512 with BF16 and VNNI (Zen 4, Cooper Lake)": (
+        AVX512 | {"avx512_vnni", "avx512_bf16"}, OV_BF16, "bf16", "int8"),
+    "AMX (Sapphire Rapids)": (
+        AVX512 | {"avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}, OV_BF16, "bf16", "int8"),
+}
+
+
+@pytest.mark.parametrize("name", list(CPUS))
+def test_cpu_plan_by_capabilities(name: str) -> None:
+    flags, reported, plain, with_int8 = CPUS[name]
+    capabilities = auto.CpuCapabilities(flags, reported)
+    plan = auto.cpu_plan(capabilities)
+    assert (plan.backend, plan.precision) == ("openvino", plain)
+    assert plan.reason
+    assert auto.cpu_plan(capabilities, int8_model=True).precision == with_int8
+
+
+def test_without_openvino_onnxruntime_fp32() -> None:
+    plan = auto.cpu_plan(auto.CpuCapabilities(AVX512 | {"amx_bf16"}, None), int8_model=True)
+    assert (plan.backend, plan.precision) == ("onnxruntime", "fp32")
+
+
+def test_openvino_report_wins_over_flags_and_flags_decide_when_it_is_silent() -> None:
+    # A CPU flag OpenVINO does not use natively (e.g. a plugin without its bf16 kernels): trust OpenVINO.
+    assert not auto.CpuCapabilities(AVX512 | {"avx512_bf16"}, OV_PLAIN).bf16
+    assert auto.CpuCapabilities(AVX512 | {"avx512_bf16"}, frozenset()).bf16
+    assert not auto.CpuCapabilities(AVX512 | {"avx512_vnni"}, frozenset({"FP32"})).fast_int8
+
+
+def test_choose_takes_the_int8_model_where_it_ships(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for probe in ("tensorrt_available", "onnxruntime_cuda_available", "torch_cuda_available"):
+        monkeypatch.setattr(auto, probe, lambda: False)
+    flags, reported, _, _ = CPUS["AMX (Sapphire Rapids)"]
+    monkeypatch.setattr(auto, "cpu_capabilities", lambda: auto.CpuCapabilities(flags, reported))
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    assert auto.choose(model) == auto.Choice("openvino", model, "bf16", "CPU")
+    (tmp_path / "m.int8.onnx").write_bytes(b"")
+    assert auto.choose(model) == auto.Choice("openvino", model, "int8", "CPU")
+
+
+def test_this_machine_is_read_without_error() -> None:
+    capabilities = auto.cpu_capabilities()
+    assert isinstance(capabilities.flags, frozenset)
+    assert auto.cpu_plan(capabilities).backend in ("openvino", "onnxruntime")
+
+
+def test_cpuinfo_is_parsed_per_processor(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu avx2\n\nprocessor : 1\nflags : fpu avx2\n")
+    processors = auto.cpuinfo_processors(cpuinfo)
+    assert [p["processor"] for p in processors] == ["0", "1"] and processors[0]["flags"] == "fpu avx2"
+    assert auto.cpuinfo_processors(tmp_path / "missing") == []
