@@ -145,6 +145,12 @@ def _add_timing(parser: argparse.ArgumentParser, batch_sizes: bool = True) -> No
         help="timed runs per measurement at most (default: %(default)s)",
     )
     group.add_argument("--no-peaks", action="store_true", help="do not measure the matmul peaks (roofline)")
+    group.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time every configuration in this one process (default: each in its own, so that no other "
+        "backend's thread pool is alive, and with the runtime's work timed from real Colorizer calls)",
+    )
 
 
 def _add_quality(parser: argparse.ArgumentParser) -> None:
@@ -322,7 +328,9 @@ def _run_latency(args, command: str) -> dict:
     model = args.model or default_model()
     configs = _configs(args, model)
     settings = _latency_settings(args, args.sizes)
-    return latency_document(model, configs, settings, command, peaks=not args.no_peaks, progress=_say)
+    return latency_document(
+        model, configs, settings, command, peaks=not args.no_peaks, progress=_say, isolate=not args.in_process
+    )
 
 
 def _quality_options(args) -> dict:
@@ -365,7 +373,9 @@ def _run_compare(args, command: str) -> dict:
     configs = _configs(args, model)
     settings = _latency_settings(args, [args.size])
     folder, photos, left_out = _photos(args, args.size)  # fail on a bad folder before the long timing sweep
-    latency = latency_document(model, configs, settings, command, peaks=not args.no_peaks, progress=_say)
+    latency = latency_document(
+        model, configs, settings, command, peaks=not args.no_peaks, progress=_say, isolate=not args.in_process
+    )
     fresh = _configs(args, model)  # statuses are per harness: a latency skip does not carry over
     quality = quality_document(
         model,

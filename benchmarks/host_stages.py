@@ -1,25 +1,26 @@
-"""The runtime's own CPU work per image, around the backend: what msau-run and Colorizer add to its latency.
+"""The runtime's own work per image around the backend, from real Colorizer calls: what a user waits for beyond
+the network.
 
-Per size, on a generated size x size photo with 0.5 % hints: encode (L*, hints -> contract input), the hint
-correction and propagation (msau.runtime.refine.refine_with_hints, a fixed amount of work per network-size image
-and hint density) and decode (ab enlarged to the
-photo, joined with its L*, to sRGB uint8). Each stage is timed over `runs` calls after one warm-up call; the
-figures are medians in ms. msau-run overlaps this work with inference in its reader and writer threads, so it
-adds to single-image latency and to CPU load, not to a batch's inference time.
+On a generated size x size photo with 0.5 % hints given as a JSON document (as an API caller sends them), calls
+of the Colorizer itself (photo in, RGB out: hint parsing, encode, inference, hint correction and propagation,
+decode) alternate with calls of its backend alone on the same prepared input; after warm-up calls, the
+runtime's work is the median end-to-end time minus the median network time. prepare (hint parsing and encode)
+and finish (correction, propagation, decode) are timed as the Colorizer runs them too, for the breakdown. A
+synthetic list of stages timed apart would miss what the real call does (conversions, copies, thread pools
+woken by the network) and disagree with a profile.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from msau.runtime.encoding import decode, encode
 from msau.runtime.hints import sample_hints
-from msau.runtime.refine import refine_with_hints
 
 DEFAULT_RUNS = 10
+WARMUP_RUNS = 2
 HINT_RATIO = 0.005
 
 
@@ -33,32 +34,51 @@ def _photo(size: int, seed: int) -> np.ndarray:
     return photo.astype(np.uint8)
 
 
-def _median_ms(call: Callable[[], object], runs: int, clock: Callable[[], float]) -> float:
-    call()  # warm-up: first-touch allocations and lazy imports
-    samples = []
-    for _ in range(runs):
-        start = clock()
-        call()
-        samples.append(clock() - start)
+def hints_document(photo: np.ndarray, ratio: float = HINT_RATIO, seed: int = 0) -> dict:
+    """Hints sampled from a photo as the JSON document a user sends: {"hints": [{"x", "y", "rgb"}, ...]}."""
+    hints = sample_hints(photo, ratio, seed)
+    return {
+        "hints": [
+            {"x": int(x), "y": int(y), "rgb": [int(c) for c in rgb]} for (x, y), rgb in zip(hints.xy, hints.rgb)
+        ]
+    }
+
+
+def _median_ms(samples: list[float]) -> float:
     return float(np.median(samples) * 1000.0)
 
 
-def measure_host_stages(
-    sizes: Sequence[int], runs: int = DEFAULT_RUNS, seed: int = 0, clock: Callable[[], float] = time.perf_counter
-) -> list[dict]:
-    """[{"size", "encode_ms", "propagate_ms", "decode_ms", "total_ms"}] per size (medians, ms per image)."""
-    stages = []
-    for size in sizes:
-        photo = _photo(size, seed)
-        hints = sample_hints(photo, HINT_RATIO, seed)
-        x, lightness = encode(photo, hints, (size, size))
-        ab = np.random.default_rng(seed).normal(0.0, 0.1, (2, size, size)).astype(np.float32)
-        entry = {
-            "size": size,
-            "encode_ms": _median_ms(lambda: encode(photo, hints, (size, size)), runs, clock),
-            "propagate_ms": _median_ms(lambda: refine_with_hints(ab, x), runs, clock),
-            "decode_ms": _median_ms(lambda: decode(ab, lightness, "bicubic"), runs, clock),
-        }
-        entry["total_ms"] = entry["encode_ms"] + entry["propagate_ms"] + entry["decode_ms"]
-        stages.append(entry)
-    return stages
+def measure_runtime_work(
+    colorizer, runs: int = DEFAULT_RUNS, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+) -> dict:
+    """{"size", "hints", "runs", "end_to_end_ms", "network_ms", "runtime_ms", "prepare_ms", "finish_ms",
+    "runtime_share"} for one Colorizer at its own size (medians, ms per image; runtime_share is the runtime's
+    work over the network's time)."""
+    size = colorizer.size
+    photo = _photo(size, seed)
+    document = hints_document(photo, HINT_RATIO, seed)
+    prepared = colorizer.prepare(photo, document)
+    ab = colorizer.infer([prepared])[0]
+    timed = {"end_to_end": [], "network": [], "prepare": [], "finish": []}
+    calls = {
+        "end_to_end": lambda: colorizer(photo, document),
+        "network": lambda: colorizer.infer([prepared]),
+        "prepare": lambda: colorizer.prepare(photo, document),
+        "finish": lambda: colorizer.finish(ab, prepared),
+    }
+    for index in range(WARMUP_RUNS + runs):
+        for name, call in calls.items():  # interleaved: a slow moment of the machine hits every figure alike
+            start = clock()
+            call()
+            if index >= WARMUP_RUNS:
+                timed[name].append(clock() - start)
+    figures = {f"{name}_ms": _median_ms(samples) for name, samples in timed.items()}
+    runtime = figures["end_to_end_ms"] - figures["network_ms"]
+    return {
+        "size": size,
+        "hints": len(document["hints"]),
+        "runs": runs,
+        **figures,
+        "runtime_ms": runtime,
+        "runtime_share": runtime / figures["network_ms"] if figures["network_ms"] > 0 else None,
+    }

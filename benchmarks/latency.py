@@ -3,7 +3,10 @@ overall time limit shared fairly between the configurations.
 
 One configuration at a time: it is opened (loading and compiling, timed as open_s), measured at every size
 and batch size in ascending order, and closed before the next one opens, because on a small CPU the idle
-thread pools of one runtime (spinning OpenMP/TBB workers) slow another down. Each configuration gets an
+thread pools of one runtime (spinning OpenMP/TBB workers) slow another down. Closing is not enough (a library's
+pool outlives its sessions): msau-bench runs each configuration in a process of its own
+(run_latency_isolated, msau.benchmarks.latency_worker), which also times the runtime's work around the
+backend from real Colorizer calls; run_latency is the in-process harness each process runs. Each configuration gets an
 equal share of the time left when it starts, and each of its measurements an equal share of what is left
 of that; a measurement that would not fit (judged from the same configuration's last per-image time) is
 reported as skipped with the time it needs, so that it is the largest batches that are left out, never a
@@ -18,9 +21,15 @@ compute alone, and the two copies separately (as trtexec reports them).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -240,6 +249,66 @@ def run_latency(
     latency_ms and per_image_ms (count, mean, p50, p90, p99, min, max, std) and images_per_s.
     """
     return _Sweep(configs, settings, opener, clock, progress).run()
+
+
+# Seconds a configuration's process may take beyond its share of the time limit: imports, opening the backend
+# (OpenVINO compiles per shape), and timing the runtime's work; past it the process is stopped.
+WORKER_OVERHEAD_S = 180.0
+_STDERR_LINES_KEPT = 5
+
+
+def _worker_failure(config: Config, reason: str) -> dict:
+    return {**_Sweep._result(config), "status": FAILED, "reason": reason}
+
+
+def _run_worker(config: Config, settings: LatencySettings, runtime_work: bool, progress, python: str) -> dict:
+    """The result of one configuration measured in a fresh Python process (its progress lines relayed)."""
+    from msau.benchmarks.latency_worker import request_for
+
+    with tempfile.TemporaryDirectory(prefix="msau-bench-") as folder:
+        request, result = Path(folder) / "request.json", Path(folder) / "result.json"
+        request.write_text(json.dumps(request_for(config, settings, runtime_work)), encoding="utf-8")
+        command = [python, "-m", "msau.benchmarks.latency_worker", str(request), str(result)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        timer = threading.Timer(settings.time_limit_s + WORKER_OVERHEAD_S, process.kill)
+        timer.start()
+        last: list[str] = []
+        try:
+            for line in process.stderr:
+                line = line.rstrip()
+                last = (last + [line])[-_STDERR_LINES_KEPT:]
+                if progress is not None and line:
+                    progress(line)
+            code = process.wait()
+        finally:
+            timer.cancel()
+        if code == 0 and result.is_file():
+            return json.loads(result.read_text(encoding="utf-8"))
+        why = " | ".join(line for line in last if line) or "no output"
+        return _worker_failure(config, f"its process ended with code {code}: {why}")
+
+
+def run_latency_isolated(
+    configs: list[Config],
+    settings: LatencySettings = LatencySettings(),
+    progress: Callable[[str], None] | None = None,
+    runtime_work: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+    python: str = sys.executable,
+) -> list[dict]:
+    """run_latency with each configuration in a process of its own, given an equal share of the time left when
+    it starts; with runtime_work, each result also holds runtime_work (msau.benchmarks.host_stages)."""
+    deadline = clock() + settings.time_limit_s
+    todo = [c for c in configs if c.status == OK]
+    results = []
+    for config in configs:
+        if config.status != OK:
+            results.append(_Sweep._result(config))
+            continue
+        share = max(deadline - clock(), 0.0) / (len(todo) - todo.index(config))
+        own = replace(settings, time_limit_s=max(share, 0.01))
+        results.append(_run_worker(config, own, runtime_work, progress, python))
+    return results
 
 
 def describe_measurement(config: Config, size: int, batch: int, entry: dict, result: dict) -> str:

@@ -142,14 +142,33 @@ def latency_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Ta
     return headers, rows
 
 
-def host_stages_table(document: dict) -> Table:
-    """encode / hint propagation / decode per image at each size (msau.benchmarks.host_stages)."""
-    headers = ["size", "encode ms", "propagation ms", "decode ms", "total ms"]
+def runtime_work_table(document: dict) -> Table:
+    """Per configuration, from real Colorizer calls: end to end, the network alone, the runtime's work (their
+    difference) and its share of the network's time, with the prepare / finish breakdown
+    (msau.benchmarks.host_stages)."""
+    headers = ["backend", "precision", "size", "hints", "end to end ms", "network ms", "runtime ms",
+               "runtime / network", "prepare ms", "finish ms"]
     rows = [
-        [str(s["size"]), fmt(s["encode_ms"]), fmt(s["propagate_ms"]), fmt(s["decode_ms"]), fmt(s["total_ms"])]
-        for s in document["host_stages"]
+        [w["backend"], w["precision"], str(w["size"]), str(w["hints"]), fmt(w["end_to_end_ms"]), fmt(w["network_ms"]),
+         fmt(w["runtime_ms"]), percent(w.get("runtime_share")), fmt(w["prepare_ms"]), fmt(w["finish_ms"])]
+        for w in document["runtime_work"]
+        if "error" not in w
     ]
     return headers, rows
+
+
+def auto_table(document: dict) -> Table:
+    """What auto chose here next to the fastest configuration measured (batch 1)."""
+    auto = document["auto"]
+    if "error" in auto:
+        return ["auto"], [[auto["error"]]]
+    fastest = auto.get("fastest") or {}
+    headers = ["auto chose", "ms/img", "why", "fastest measured", "ms/img", "auto / fastest"]
+    chosen = f"{auto['backend']}/{auto['precision']}"
+    best = f"{fastest['backend']}/{fastest['precision']}" if fastest else "-"
+    ratio = auto.get("ratio_to_fastest")
+    return headers, [[chosen, fmt(auto.get("per_image_ms")), auto.get("reason", ""), best,
+                      fmt(fastest.get("per_image_ms")), fmt(ratio) if ratio is not None else "not measured"]]
 
 
 def quality_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Table:
@@ -297,8 +316,11 @@ def document_tables(document: dict, reason_chars: int | None = REASON_CHARS) -> 
         tables = [("Latency", latency_table(document, reason_chars))]
         if document.get("peaks") is not None:
             tables.append(("Roofline", roofline_table(document)))
-        if document.get("host_stages"):
-            tables.append(("Runtime CPU work per image, around the backend (ms, median)", host_stages_table(document)))
+        if document.get("auto"):
+            tables.append(("auto on this machine", auto_table(document)))
+        if document.get("runtime_work"):
+            tables.append(("The runtime's work per image, from real Colorizer calls (ms, median)",
+                           runtime_work_table(document)))
         return tables
     if kind == "quality":
         return [("Quality", quality_table(document, reason_chars))]

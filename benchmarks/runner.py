@@ -12,9 +12,8 @@ import msau
 from msau.benchmarks.compare import compare_rows
 from msau.benchmarks.configs import OK, Config, on_gpu, open_config
 from msau.benchmarks.contact_sheet import contact_sheet, write_contact_sheet
-from msau.benchmarks.host_stages import measure_host_stages
 from msau.benchmarks.hostinfo import host_facts, load_average
-from msau.benchmarks.latency import LatencySettings, run_latency, settings_dict
+from msau.benchmarks.latency import LatencySettings, run_latency, run_latency_isolated, settings_dict
 from msau.benchmarks.quality import Photo, quality_settings, run_quality
 from msau.benchmarks.roofline import annotate, measure_peaks, model_gflops
 
@@ -47,6 +46,32 @@ def _model_info(model: Path, sizes: Sequence[int]) -> tuple[dict, dict[int, floa
     }, gflops
 
 
+def auto_summary(model: Path, results: list[dict], size: int) -> dict:
+    """What auto chose on this machine for model, and the fastest configuration measured (per-image p50 at
+    batch 1 and size); ratio is auto's time over the fastest (1.0: auto chose the fastest)."""
+    from msau.runtime.backends.auto import choose, cpu_capabilities, cpu_plan, int8_model_beside
+
+    try:
+        choice = choose(model)
+    except Exception as error:  # auto cannot run this model here: say so in the document
+        return {"error": f"{type(error).__name__}: {error}"}
+    summary = {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
+    if choice.device in ("CPU", "cpu"):
+        summary["reason"] = cpu_plan(cpu_capabilities(), int8_model_beside(Path(model))).reason
+    timed = {}
+    for result in results:
+        for entry in result.get("batches", []):
+            if entry.get("status") == OK and entry["batch"] == 1 and entry["size"] == size:
+                timed[(result["backend"], result["precision"])] = entry["per_image_ms"]["p50"]
+    if timed:
+        fastest = min(timed, key=timed.get)
+        summary["fastest"] = {"backend": fastest[0], "precision": fastest[1], "per_image_ms": timed[fastest]}
+        chosen = timed.get((choice.backend, choice.precision))
+        summary["per_image_ms"] = chosen
+        summary["ratio_to_fastest"] = chosen / timed[fastest] if chosen is not None else None
+    return summary
+
+
 def latency_document(
     model: Path,
     configs: list[Config],
@@ -56,27 +81,40 @@ def latency_document(
     opener: Callable[[Config], object] = open_config,
     clock: Callable[[], float] = time.perf_counter,
     progress: Progress = None,
-    host_stages: bool = True,
+    isolate: bool = False,
+    runtime_work: bool = True,
 ) -> dict:
-    """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results, and the
-    runtime's own CPU work per image around the backend unless host_stages is False)."""
+    """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results, auto's choice
+    against the fastest). isolate runs each configuration in a process of its own (opener and clock then
+    apply to the parent only) and, with runtime_work, times the runtime's work around each backend from real
+    Colorizer calls (runtime_work: one entry per configuration)."""
     load = load_average()
     document = _header("latency", command)
     start = clock()
-    results = run_latency(configs, settings, opener=opener, clock=clock, progress=progress)
+    if isolate:
+        results = run_latency_isolated(configs, settings, progress=progress, runtime_work=runtime_work, clock=clock)
+    else:
+        results = run_latency(configs, settings, opener=opener, clock=clock, progress=progress)
     for result, config in zip(results, configs):
         result["on_gpu"] = on_gpu(config)
     model_info, gflops = _model_info(model, settings.sizes)
     wanted = {(("gpu" if r["on_gpu"] else "cpu"), r["precision"]) for r in results if r["status"] == OK}
     measured_peaks = measure_peaks(wanted) if peaks else None
     annotate(results, gflops, measured_peaks or {})
+    work = [
+        {"backend": r["backend"], "precision": r["precision"], **r.pop("runtime_work")}
+        for r in results
+        if r.get("runtime_work")
+    ]
     document.update(
         host=_host(load),
         model=model_info,
         settings=settings_dict(settings),
         peaks=measured_peaks,
         results=results,
-        host_stages=measure_host_stages(settings.sizes) if host_stages else None,
+        runtime_work=work or None,
+        auto=auto_summary(model, results, settings.sizes[0]),
+        isolated=isolate,
         elapsed_s=clock() - start,
     )
     return document

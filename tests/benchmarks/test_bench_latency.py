@@ -185,3 +185,37 @@ def test_bad_settings_are_refused():
         LatencySettings(batch_sizes=(0,))
     with pytest.raises(ValueError, match="min_runs"):
         LatencySettings(min_runs=5, max_runs=2)
+
+
+def test_a_configuration_whose_process_dies_is_failed_with_its_last_words(tmp_path):
+    from msau.benchmarks.latency import run_latency_isolated
+
+    dying = tmp_path / "python"
+    dying.write_text("#!/bin/sh\necho 'Fatal: out of cheese' >&2\nexit 3\n")
+    dying.chmod(0o755)
+    lines = []
+    configs = [Config("onnxruntime", "fp32"), Config("torch", "bf16").skip("no bf16 here")]
+    settings = LatencySettings(batch_sizes=(1,), sizes=(32,), time_limit_s=1.0)
+    failed, skipped = run_latency_isolated(configs, settings, progress=lines.append, python=str(dying))
+    assert failed["status"] == "failed" and failed["reason"] == "its process ended with code 3: Fatal: out of cheese"
+    assert lines == ["Fatal: out of cheese"]
+    assert skipped["status"] == "skipped" and skipped["reason"] == "no bf16 here"
+
+
+def test_auto_is_set_against_the_fastest_measured(monkeypatch, tmp_path):
+    from msau.benchmarks import runner
+    from msau.runtime.backends import auto
+
+    model = tmp_path / "m.onnx"
+    monkeypatch.setattr(auto, "choose", lambda path: auto.Choice("openvino", path, "bf16", "CPU"))
+
+    def result(backend, precision, ms):
+        entry = {"status": "ok", "batch": 1, "size": 256, "per_image_ms": {"p50": ms}}
+        return {"backend": backend, "precision": precision, "batches": [entry]}
+
+    results = [result("openvino", "bf16", 22.0), result("openvino", "fp32", 40.0), result("onnxruntime", "fp32", 20.0)]
+    summary = runner.auto_summary(model, results, 256)
+    assert (summary["backend"], summary["precision"], summary["per_image_ms"]) == ("openvino", "bf16", 22.0)
+    assert summary["fastest"] == {"backend": "onnxruntime", "precision": "fp32", "per_image_ms": 20.0}
+    assert summary["ratio_to_fastest"] == pytest.approx(1.1)
+    assert summary["reason"]
