@@ -16,6 +16,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -262,26 +263,30 @@ def _results(ray, jobs, colorizer_options, settings, workers, opener):
     if model is not None:  # the driver's meaning of a relative model path
         colorizer_options = {**colorizer_options, "model": Path(model).absolute()}
     relative = any(not Path(getattr(job, name)).is_absolute() for job in jobs for name in _PATH_COLUMNS if getattr(job, name))
-    dataset = ray.data.from_items(
+    actor_arguments = {
+        "colorizer_options": colorizer_options,
+        "batch_size": settings.batch_size,
+        "jpeg_quality": settings.jpeg_quality,
+        "cwd": os.getcwd() if relative else None,
+        "opener": opener,
+    }
+    rows = ray.data.from_items(
         [_job_row(i, job) for i, job in enumerate(jobs)], override_num_blocks=math.ceil(len(jobs) / per_task)
-    ).map_batches(
-        ColorizeBatches,
-        batch_size=per_task,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=actor_threads(colorizer_options),
-        num_gpus=settings.gpus_per_worker or None,
-        max_task_retries=TASK_TRIES - 1,  # actors are restarted without limit (Ray Data's default)
-        fn_constructor_kwargs={
-            "colorizer_options": colorizer_options,
-            "batch_size": settings.batch_size,
-            "jpeg_quality": settings.jpeg_quality,
-            "cwd": os.getcwd() if relative else None,
-            "opener": opener,
-        },
     )
+    with warnings.catch_warnings():  # max_task_retries has no named parameter yet (the extra pins ray < 2.64)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        results = rows.map_batches(
+            ColorizeBatches,
+            batch_size=per_task,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=actor_threads(colorizer_options),
+            num_gpus=settings.gpus_per_worker or None,
+            max_task_retries=TASK_TRIES - 1,  # actors are restarted without limit (Ray Data's default)
+            fn_constructor_kwargs=actor_arguments,
+        )
     try:
-        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             for index, status, message in zip(batch["index"], batch["status"], batch["message"]):
                 yield Result(jobs[int(index)], str(status), str(message))
     except ray.exceptions.RayError as error:
