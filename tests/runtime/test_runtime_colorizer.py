@@ -140,8 +140,8 @@ def test_bad_images_and_arguments(colorizer, model):
         Colorizer(model, backend="onnxruntime", size=100)
     with pytest.raises(BackendError, match="unknown backend 'tflite'"):
         Colorizer(model, backend="tflite")
-    with pytest.raises(BackendError, match="unknown precision 'int8'"):
-        Colorizer(model, precision="int8")
+    with pytest.raises(BackendError, match="unknown precision 'fp8'"):
+        Colorizer(model, precision="fp8")
     with pytest.raises(FileNotFoundError, match="nope.onnx: no such model file"):
         Colorizer(model.parent / "nope.onnx")
 
