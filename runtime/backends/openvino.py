@@ -146,7 +146,10 @@ class OpenVINOBackend(Backend):
         x = np.ascontiguousarray(x, dtype=np.float32)  # (N, 4, H, W)
         with self._lock:  # one request per shape: concurrent callers take turns
             request = self._request(tuple(int(s) for s in x.shape))
-            request.infer({self._input: x})
+            # Shared both ways: by default infer() copies the input into the request and every output into the
+            # dict it returns, which is dropped here; x outlives this synchronous call, and the output is copied
+            # once, below, out of the request's buffer that the next call overwrites.
+            request.infer({self._input: x}, share_inputs=True, share_outputs=True)
             ab = request.get_tensor(self._output).data  # a view of the request's buffer
             return np.array(ab, dtype=np.float32, copy=True)  # (N, 2, H, W)
 
