@@ -82,3 +82,28 @@ def measure_runtime_work(
         "runtime_ms": runtime,
         "runtime_share": runtime / figures["network_ms"] if figures["network_ms"] > 0 else None,
     }
+
+
+def measure_full_resolution(
+    height: int = 4000, width: int = 6000, runs: int = 3, size: int = 256, clock: Callable[[], float] = time.perf_counter
+) -> dict:
+    """Median seconds of the full-resolution work of one photo of height x width (default 6000x4000) besides the
+    network, file reading and writing excluded: lightness (sRGB -> L*, the network input's source) and decode
+    (a*b* enlarged bicubically, joined with L*, Lab -> sRGB uint8), as Colorizer.finish runs it."""
+    from msau.runtime.color import image_lightness
+    from msau.runtime.encoding import decode
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    ab = rng.normal(0.0, 0.2, (2, size, size)).astype(np.float32)
+    timed: dict[str, list[float]] = {"lightness": [], "decode": []}
+    lightness = image_lightness(photo)
+    for _ in range(runs):
+        start = clock()
+        lightness = image_lightness(photo)
+        middle = clock()
+        decode(ab, lightness, "bicubic")
+        timed["lightness"].append(middle - start)
+        timed["decode"].append(clock() - middle)
+    return {"height": height, "width": width, "runs": runs,
+            **{f"{name}_s": float(np.median(samples)) for name, samples in timed.items()}}

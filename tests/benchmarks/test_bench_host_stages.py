@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from msau.benchmarks.host_stages import hints_document, measure_runtime_work
+from msau.benchmarks.host_stages import hints_document, measure_full_resolution, measure_runtime_work
 from msau.benchmarks.report import document_tables, runtime_work_table
 
 
@@ -67,3 +67,9 @@ def test_real_colorizer_timings_are_tabled(tiny_artifacts):
     assert rows[0][:3] == ["onnxruntime", "fp32", "32"]
     assert float(rows[0][6]) == pytest.approx(work["runtime_ms"], abs=0.01)
     assert [title for title, _ in document_tables(document)][-1].startswith("The runtime's work per image")
+
+
+def test_full_resolution_work_is_timed_per_stage(fake_clock):
+    ticks = itertools.count()
+    work = measure_full_resolution(48, 64, runs=2, size=16, clock=lambda: next(ticks) * 0.5)
+    assert work == {"height": 48, "width": 64, "runs": 2, "lightness_s": 0.5, "decode_s": 0.5}
