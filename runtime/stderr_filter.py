@@ -9,38 +9,48 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import threading
 from collections.abc import Iterator
 
 # Lines that only repeat, less clearly, what the CLI's own line about the file says.
 LIBRARY_PREFIXES = (b"libpng error: ", b"libpng warning: ")
-_SEPARATOR = re.compile(rb"(\r|\n)")
 _CHUNK = 65536
 
 
-def _could_start(partial: bytes, prefixes: tuple[bytes, ...]) -> bool:
-    return any(p.startswith(partial) or partial.startswith(p) for p in prefixes)
+def _partial_start(data: bytes, prefixes: tuple[bytes, ...]) -> int:
+    """Where at the end of data a prefix may have begun that the next read completes (len(data) if nowhere)."""
+    longest = max(map(len, prefixes))
+    for i in range(max(0, len(data) - longest + 1), len(data)):
+        if any(p.startswith(data[i:]) for p in prefixes):
+            return i
+    return len(data)
 
 
 def _forward(source: int, target: int, prefixes: tuple[bytes, ...]) -> None:
-    """Copy source to target until end of file, leaving out lines that start with one of prefixes."""
+    """Copy source to target until end of file, leaving out each library line: from one of prefixes to the end of
+    its line, wherever it starts (a progress bar may be drawn on the same line, with no newline before it)."""
     pending = b""
     while chunk := os.read(source, _CHUNK):
         pending += chunk
-        parts = _SEPARATOR.split(pending)  # text, separator, text, separator, ..., unfinished text
-        pending = parts.pop()
         out = bytearray()
-        for text, separator in zip(parts[::2], parts[1::2]):
-            if not text.startswith(prefixes):
-                out += text + separator
-        if pending and not _could_start(pending, prefixes):
-            out += pending  # a progress bar redraws without a newline: show it now
-            pending = b""
+        while True:
+            starts = [at for at in (pending.find(p) for p in prefixes) if at >= 0]
+            if not starts:
+                keep = _partial_start(pending, prefixes)
+                out += pending[:keep]  # what a progress bar draws shows at once; only a possible prefix waits
+                pending = pending[keep:]
+                break
+            start = min(starts)
+            end = pending.find(b"\n", start)
+            out += pending[:start]
+            if end < 0:
+                pending = pending[start:]  # the rest of the library line is still to come
+                break
+            pending = pending[end + 1 :]
         if out:
             os.write(target, bytes(out))
-    if pending:
+    if pending and not pending.startswith(prefixes):
         os.write(target, pending)
 
 
