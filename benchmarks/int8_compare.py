@@ -150,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         from msau.export.int8 import calibration_set, quantize_int8
         from msau.export.samples import load_photos, verification_set
 
-        calibration = calibration_set(args.calibration)
-        check = verification_set(load_photos(args.check, limit=args.check_count), 256, str(args.check), args.ratio)
         try:
+            calibration = calibration_set(args.calibration)
+            check = verification_set(load_photos(args.check, limit=args.check_count), 256, str(args.check), args.ratio)
             report = quantize_int8(_fp32_model(args.model), args.out, calibration, check)
         except (ValueError, ImportError) as error:  # QuantizationError, MissingQuantizerError
             print(f"int8_compare: {error}", file=sys.stderr)
