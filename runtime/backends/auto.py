@@ -11,8 +11,11 @@ fp32 on every CPU measured (AVX2-only AMD EPYC: 83-93 vs 96-98 ms; AVX-512 + AMX
 benchmarks/results/2026-12-01-cpu.md), and bf16 ran 1.7x or more faster than fp32 where the CPU computes it
 natively (AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. So:
 OpenVINO bf16 with AVX512-BF16 or AMX, OpenVINO fp32 otherwise (AVX2, AVX-512 with or without VNNI).
-INT8 hook: where a quantized ``<stem>.int8.onnx`` ships beside the model, OpenVINO serves int8 and the CPU has
-VNNI or AMX-INT8 (INT8_FLAGS), cpu_plan prefers int8; on AVX2 alone it is not chosen until measured faster there.
+INT8: where a quantized ``<stem>.int8.onnx`` ships beside the model and the CPU has int8 dot products in one
+instruction but no native bf16 (VNNI without AVX512-BF16: INT8_FLAGS), cpu_plan takes int8 (1.9x fp32 on
+OpenVINO, 0.1 dB below it: benchmarks/results/2026-12-01-int8.md). Where bf16 is native it stays first: on AMX
+the INT8 model ran slower than bf16, and bf16 costs no PSNR. On AVX2 alone int8 is not chosen until it is
+measured faster there.
 """
 
 from __future__ import annotations
@@ -154,10 +157,10 @@ def cpu_plan(capabilities: CpuCapabilities, int8_model: bool = False) -> CpuPlan
     quantized ``<stem>.int8.onnx`` ships beside the model."""
     if capabilities.openvino is None:
         return CpuPlan("onnxruntime", "fp32", "OpenVINO is not installed")
-    if int8_model and capabilities.fast_int8:
-        return CpuPlan("openvino", "int8", "VNNI or AMX-INT8 on this CPU, and an INT8 model ships")
     if capabilities.bf16:
         return CpuPlan("openvino", "bf16", "native bf16 on this CPU (AVX512-BF16 or AMX)")
+    if int8_model and capabilities.fast_int8:
+        return CpuPlan("openvino", "int8", "VNNI without native bf16 on this CPU, and an INT8 model ships")
     return CpuPlan("openvino", "fp32", "no native bf16 on this CPU; OpenVINO fp32 beat ONNX Runtime fp32")
 
 
