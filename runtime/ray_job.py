@@ -11,15 +11,18 @@ Paths must mean the same on every node: inputs, hints and the output folder on a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 import socket
+import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -164,6 +167,23 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         raise RayJobError(f"cannot join Ray at {address}: nothing answers at {host}:{port} ({error})") from error
 
 
+@contextlib.contextmanager
+def _keeping_signal_handlers() -> Iterator[None]:
+    """ray.init gives the driver a SIGTERM handler of its own (sys.exit(15), after a C++ stack dump); the
+    caller's handlers (msau-run's: unwind and clean up as Ctrl-C does, exit 143) come back after it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    numbers = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    saved = {number: signal.getsignal(number) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            if handler is not None:
+                signal.signal(number, handler)
+
+
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Start (address None: locally, num_cpus None: every core) or join Ray, quietly, unless this process
     already did; True when this call did (the caller then shuts it down with ray.shutdown())."""
@@ -177,10 +197,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address is not None:
         check_reachable(address)
     try:
-        if address is None:  # "local": a new instance, even where `ray start` left one running on this node
-            ray.init("local", num_cpus=num_cpus, include_dashboard=False, **options)
-        else:  # a cluster's own settings (its dashboard, its CPUs) are its own
-            ray.init(address, **options)
+        with _keeping_signal_handlers():
+            if address is None:  # "local": a new instance, even where `ray start` left one running on this node
+                ray.init("local", num_cpus=num_cpus, include_dashboard=False, **options)
+            else:  # a cluster's own settings (its dashboard, its CPUs) are its own
+                ray.init(address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"at {address}" if address else "locally"
         raise RayJobError(f"cannot start or join Ray {where}: {_root_cause(error)}") from error

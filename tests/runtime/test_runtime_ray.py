@@ -233,3 +233,22 @@ def test_an_address_where_nothing_answers_fails_at_once():
         with pytest.raises(RayJobError, match=rf"cannot join Ray at {address}: nothing answers at 127.0.0.1:{port}"):
             check_reachable(address, timeout_s=2)
     check_reachable("auto")  # Ray's to find
+
+
+def test_sigterm_stops_the_job_cleanly(model, photos, tmp_path):
+    """Ray's driver installs a SIGTERM handler of its own (exit 15 after a stack dump); msau-run's must win."""
+    import signal
+    import subprocess
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "msau.runtime.cli", str(photos), "-o", str(out), "--ray", "--workers", WORKERS,
+               "--model", str(model), "--backend", "onnxruntime", "--size", "32", "-q"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in process.stderr:  # the job runs once Ray is up and the workers are being started
+        if "Ray worker(s)" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert "msau-run: interrupted (SIGTERM)" in rest and "SIGTERM received" not in rest
+    assert not out.exists() or not [name for name in listing(out) if name.startswith(".")]
