@@ -3,7 +3,8 @@ the network.
 
 On a generated size x size photo with 0.5 % hints given as a JSON document (as an API caller sends them), calls
 of the Colorizer itself (photo in, RGB out: hint parsing, encode, inference, hint correction and propagation,
-decode) alternate with calls of its backend alone on the same prepared input; after warm-up calls, the
+decode) alternate with calls of its backend alone on the same prepared input (runs rounds, fewer past budget_s
+but at least MIN_RUNS); after a warm-up round, the
 runtime's work is the median end-to-end time minus the median network time. prepare (hint parsing and encode)
 and finish (correction, propagation, decode) are timed as the Colorizer runs them too, for the breakdown. A
 synthetic list of stages timed apart would miss what the real call does (conversions, copies, thread pools
@@ -20,7 +21,9 @@ import numpy as np
 from msau.runtime.hints import sample_hints
 
 DEFAULT_RUNS = 10
-WARMUP_RUNS = 2
+MIN_RUNS = 3
+WARMUP_RUNS = 1
+DEFAULT_BUDGET_S = 3.0  # a slow backend (torch fp32 on a small CPU) stops after MIN_RUNS rounds past this
 HINT_RATIO = 0.005
 
 
@@ -49,7 +52,11 @@ def _median_ms(samples: list[float]) -> float:
 
 
 def measure_runtime_work(
-    colorizer, runs: int = DEFAULT_RUNS, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+    colorizer,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> dict:
     """{"size", "hints", "runs", "end_to_end_ms", "network_ms", "runtime_ms", "prepare_ms", "finish_ms",
     "runtime_share"} for one Colorizer at its own size (medians, ms per image; runtime_share is the runtime's
@@ -66,12 +73,16 @@ def measure_runtime_work(
         "prepare": lambda: colorizer.prepare(photo, document),
         "finish": lambda: colorizer.finish(ab, prepared),
     }
+    began = clock()
     for index in range(WARMUP_RUNS + runs):
         for name, call in calls.items():  # interleaved: a slow moment of the machine hits every figure alike
             start = clock()
             call()
             if index >= WARMUP_RUNS:
                 timed[name].append(clock() - start)
+        if index + 1 - WARMUP_RUNS >= min(MIN_RUNS, runs) and clock() - began > budget_s:
+            break
+    runs = len(timed["network"])
     figures = {f"{name}_ms": _median_ms(samples) for name, samples in timed.items()}
     runtime = figures["end_to_end_ms"] - figures["network_ms"]
     return {

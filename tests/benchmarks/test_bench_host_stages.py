@@ -73,3 +73,8 @@ def test_full_resolution_work_is_timed_per_stage(fake_clock):
     ticks = itertools.count()
     work = measure_full_resolution(48, 64, runs=2, size=16, clock=lambda: next(ticks) * 0.5)
     assert work == {"height": 48, "width": 64, "runs": 2, "lightness_s": 0.5, "decode_s": 0.5}
+
+
+def test_a_slow_backend_stops_after_the_minimum_runs_past_the_budget(fake_clock):
+    work = measure_runtime_work(_StubColorizer(fake_clock), runs=10, clock=fake_clock, budget_s=0.05)
+    assert work["runs"] == 3 and work["runtime_ms"] == pytest.approx(5.0)
