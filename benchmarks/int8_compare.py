@@ -98,7 +98,7 @@ def quality_table(fp32: Path, int8: Path, photos: Path, ratio: float, size: int,
     reference = run_onnx(fp32, data.inputs)
     models = {"fp32": fp32, "int8": int8}
     lines = [
-        f"| backend | precision | image PSNR as served (dB) | vs ONNX Runtime fp32 (dB) | output PSNR vs fp32 (dB) |",
+        "| backend | precision | image PSNR as served (dB) | vs ONNX Runtime fp32 (dB) | output PSNR vs fp32 (dB) |",
         "|---|---|---|---|---|",
     ]
     baseline = image_psnr(reference, data, served=True)

@@ -28,7 +28,7 @@ import numpy as np
 
 from msau.benchmarks.configs import FAILED, OK, Config, check_output, classify_open_error, open_config, run_error
 from msau.runtime.contract import AB_SCALE, DEFAULT_SIZE, check_size
-from msau.runtime.encoding import encode, finish, resize
+from msau.runtime.encoding import center_crop, encode, finish
 from msau.runtime.hints import Hints, sample_hints
 from msau.runtime.metrics import psnr, ssim
 
@@ -57,23 +57,6 @@ class Photo:
     ground_truth: np.ndarray
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """uint8 of a uint8 or uint16 image (16-bit values rounded to the nearest 8-bit step)."""
-    if image.dtype == np.uint8:
-        return image
-    return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def centre_square(image: np.ndarray, size: int) -> np.ndarray:
-    """The module's rule: shorter side scaled to size, centre crop size x size; (H, W, 3) -> (size, size, 3)."""
-    height, width = image.shape[:2]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    scaled = resize(image, new_h, new_w)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return np.ascontiguousarray(scaled[top : top + size, left : left + size])
-
-
 def list_photos(folder: Path) -> list[Path]:
     """Image files directly in folder, sorted by name."""
     from msau.runtime.image_io import IMAGE_SUFFIXES
@@ -88,7 +71,7 @@ def load_photos(
 
     QualityError if the folder is missing or has no usable colour photo.
     """
-    from msau.runtime.image_io import ImageError, is_colour, read_image
+    from msau.runtime.image_io import ImageError, is_colour, read_image, to_uint8
 
     folder = Path(folder)
     check_size(size, size)
@@ -106,7 +89,7 @@ def load_photos(
         if not is_colour(image):
             left_out.append({"file": path.name, "reason": "not a colour photo (no ground-truth colours)"})
             continue
-        photos.append(Photo(path.name, centre_square(to_uint8(image), size)))
+        photos.append(Photo(path.name, center_crop(to_uint8(image), size)))
     if not photos:
         raise QualityError(f"{folder}: no colour photos to measure on ({len(left_out)} file(s) left out)")
     return photos, left_out

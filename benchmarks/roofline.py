@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msau.runtime.contract import MODEL_CONFIG_KEY
+
 # Two sizes on the CPU: the smaller one fits the caches and, timed in short bursts, catches the moments when
 # other work leaves the cores free; the larger one is the steadier figure on an idle machine. The best counts.
 CPU_MATMUL_SIZES = (512, 1024)
@@ -105,7 +107,7 @@ def config_from_onnx(path: Path) -> dict | None:
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        text = session.get_modelmeta().custom_metadata_map.get("msau_model_config")
+        text = session.get_modelmeta().custom_metadata_map.get(MODEL_CONFIG_KEY)
     except Exception:  # an unreadable model just means no recorded config
         return None
     return json.loads(text) if text else None

@@ -13,13 +13,13 @@ import torch
 import msau
 from msau.model.network import MSAUNet
 from msau.runtime.atomic import atomic_path
-from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_NAME, metadata
+from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, MODEL_CONFIG_KEY, OUTPUT_NAME, metadata
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # the lowest opset TensorRT 10's parser and our checks are verified with
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 
-CONFIG_KEY = "msau_model_config"
+CONFIG_KEY = MODEL_CONFIG_KEY
 PRECISION_KEY = "msau_precision"
 VERSION_KEY = "msau_version"
 

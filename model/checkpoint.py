@@ -12,8 +12,9 @@ from safetensors.torch import save_file
 from msau.model.config import ModelConfig
 from msau.model.network import MSAUNet
 from msau.runtime.atomic import atomic_path
+from msau.runtime.contract import MODEL_CONFIG_KEY
 
-CONFIG_KEY = "msau_model_config"
+CONFIG_KEY = MODEL_CONFIG_KEY
 INFO_KEY = "msau_training"
 OPTIMIZER_PREFIX = "optimizer/"
 

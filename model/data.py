@@ -14,8 +14,8 @@ from msau.runtime.color import lab_to_rgb_uint8, rgb_to_lab
 from msau.runtime.contract import AB_SCALE
 from msau.runtime.encoding import encode, resize
 from msau.runtime.hints import Hints, sample_clicks, sample_hints
+from msau.runtime.image_io import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def find_images(folder: str | Path) -> list[Path]:
@@ -111,16 +111,6 @@ def rotate_hue(patch: np.ndarray, angle: float) -> np.ndarray:
     lab[..., 1] = cos * a - sin * b
     lab[..., 2] = sin * a + cos * b
     return lab_to_rgb_uint8(lab)
-
-
-def center_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """The image rescaled so its shorter side is ``size``, then cut to size x size at the centre."""
-    height, width = image.shape[:2]
-    scale = size / min(height, width)
-    image = resize(image, max(size, round(height * scale)), max(size, round(width * scale)))
-    top = (image.shape[0] - size) // 2
-    left = (image.shape[1] - size) // 2
-    return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
 def make_example(patch: np.ndarray, hints: Hints) -> tuple[np.ndarray, np.ndarray]:

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from msau.model.checkpoint import load_checkpoint
-    from msau.model.data import center_crop, load_folder
+    from msau.model.data import load_folder
+    from msau.runtime.encoding import center_crop
 
     parser = argparse.ArgumentParser(
         prog="python -m msau.model.evaluate",

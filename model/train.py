@@ -15,10 +15,11 @@ import torch
 
 from msau.model.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
 from msau.model.config import get_config
-from msau.model.data import TrainingSampler, center_crop, load_folder
+from msau.model.data import TrainingSampler, load_folder
 from msau.model.evaluate import Quality, evaluate
 from msau.model.losses import msssim_l1_loss
 from msau.model.network import MSAUNet
+from msau.runtime.encoding import center_crop
 
 LAST_CHECKPOINT = "last.safetensors"
 BEST_CHECKPOINT = "best.safetensors"

@@ -15,13 +15,12 @@ import numpy as np
 
 from msau.runtime.backends.base import BACKENDS, PRECISIONS, Backend, BackendError, backend_options, open_backend
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
-from msau.runtime.encoding import encode, finish
+from msau.runtime.encoding import DEFAULT_UPSAMPLING, encode, finish
 from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints, parse_hints_document
 from msau.runtime.image_io import check_float_range
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_max_pixels
 
-BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
-DEFAULT_UPSAMPLING = "bicubic"  # measured 2 dB above bilinear; see msau.runtime.encoding.UPSAMPLING
+BACKEND_CHOICES = ("auto", *BACKENDS)  # what users may ask for: the registered backends, or auto
 
 # What a caller may pass as hints: nothing, a Hints object, a hint file, a JSON document or a painted RGBA array.
 HintsLike = Union[None, Hints, str, Path, dict, np.ndarray]

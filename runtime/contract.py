@@ -15,6 +15,8 @@ from __future__ import annotations
 
 CONTRACT_VERSION = 1
 CONTRACT_VERSION_KEY = "msau_contract_version"  # in ONNX metadata_props (and the OpenVINO IR's rt_info)
+# The model config (JSON) as checkpoints and exported ONNX files record it.
+MODEL_CONFIG_KEY = "msau_model_config"
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"

@@ -18,7 +18,7 @@ import numpy as np
 from msau.runtime.color import rgb_to_lab
 from msau.runtime.contract import AB_SCALE
 from msau.runtime.image_header import read_header
-from msau.runtime.image_io import ImageError, check_header
+from msau.runtime.image_io import ImageError, check_header, to_uint8
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, MAX_HINT_FILE_BYTES, MAX_HINT_RADIUS, MAX_HINTS
 
 HINT_SUFFIXES = (".json", ".png")
@@ -149,7 +149,7 @@ def hints_from_rgba(rgba: np.ndarray) -> Hints:
     painted = rgba[:, :, 3] > 0
     _check_count("painted hints", int(np.count_nonzero(painted)))
     if rgba.dtype == np.uint16:
-        rgba = (rgba.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        rgba = to_uint8(rgba)
     ys, xs = np.nonzero(painted)
     return Hints(
         xy=np.stack([xs, ys], axis=1).astype(np.float32),
@@ -279,7 +279,7 @@ def sample_hints(
     """Single-pixel hints taking their colours from an RGB reference (H, W, 3) uint8; seeded, reproducible."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if reference.dtype == np.uint16:
-        reference = (reference.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        reference = to_uint8(reference)
     ys, xs = sample_points(reference.shape[0], reference.shape[1], ratio, rng, grid)
     return Hints(
         xy=np.stack([xs, ys], axis=1).astype(np.float32),
@@ -295,7 +295,7 @@ def sample_clicks(
     0..max_radius and the mean colour of its (2r+1)^2 patch, as Zhang et al. 2017 simulated users; seeded."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if reference.dtype == np.uint16:
-        reference = (reference.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        reference = to_uint8(reference)
     height, width = reference.shape[:2]
     xs = rng.integers(0, width, size=count)
     ys = rng.integers(0, height, size=count)

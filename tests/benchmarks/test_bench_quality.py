@@ -3,10 +3,9 @@ import pytest
 
 from msau.benchmarks.configs import Config, plan_configs
 from msau.benchmarks.contact_sheet import GAP, LABEL_HEIGHT, contact_sheet, write_contact_sheet
-from msau.benchmarks.quality import Photo, QualityError, centre_square, load_photos, prepare, run_quality
+from msau.benchmarks.quality import Photo, QualityError, load_photos, prepare, run_quality
 from msau.runtime.color import rgb_to_lab
 from msau.runtime.contract import AB_SCALE
-from msau.runtime.encoding import resize
 from msau.runtime.hints import sample_hints
 
 SIZE = 32
@@ -122,14 +121,6 @@ def test_hints_are_seeded_per_photo(photos):
     np.testing.assert_array_equal(first.hints[1].xy, expected.xy)
     assert first.x.shape == (3, 4, SIZE, SIZE)
     assert prepare(photos, 0.0).x[:, 3].sum() == 0
-
-
-def test_photos_are_scaled_by_the_shorter_side_and_centre_cropped(make_image):
-    image = make_image(64, 128, seed=3)  # H x W
-    square = centre_square(image, SIZE)
-    np.testing.assert_array_equal(square, resize(image, 32, 64)[:, 16:48])
-    tall = make_image(100, 40, seed=4)
-    assert centre_square(tall, SIZE).shape == (SIZE, SIZE, 3)
 
 
 def test_load_photos_leaves_out_gray_and_broken_files(tmp_path, make_image, save_png):

@@ -11,7 +11,6 @@ import pytest
 from msau.model.data import (
     HintSampling,
     TrainingSampler,
-    center_crop,
     find_images,
     load_folder,
     make_example,
@@ -33,7 +32,7 @@ def test_find_images_is_recursive_sorted_and_filtered(image_folder: Path) -> Non
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "readme.txt").write_text("x", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"empty: no images found \(looked for \.jpg, .*recursively\)"):
+    with pytest.raises(ValueError, match=r"empty: no images found \(looked for \.png, \.jpg, .*, \.gif, recursively\)"):
         find_images(tmp_path / "empty")
 
 
@@ -81,13 +80,6 @@ def test_random_crop_size_and_reproducibility(make_image: Callable) -> None:
 
 def test_random_crop_enlarges_small_images(make_image: Callable) -> None:
     assert random_crop(make_image(40, 50), 64, (224.0, 512.0), np.random.default_rng(0)).shape == (64, 64, 3)
-
-
-def test_center_crop(make_image: Callable) -> None:
-    image = make_image(96, 128)
-    crop = center_crop(image, 96)
-    np.testing.assert_array_equal(crop, image[:, 16:112])
-    assert center_crop(image, 32).shape == (32, 32, 3)
 
 
 def test_make_example_target_is_the_true_ab(make_image: Callable) -> None:

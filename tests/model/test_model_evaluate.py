@@ -10,9 +10,10 @@ import torch
 
 from msau.model.checkpoint import save_checkpoint
 from msau.model.config import PRESETS, get_config
-from msau.model.data import center_crop, load_folder
+from msau.model.data import load_folder
 from msau.model.evaluate import HintSetting, evaluate, evaluate_over_seeds, main, score
 from msau.model.network import MSAUNet
+from msau.runtime.encoding import center_crop
 
 
 @pytest.fixture(scope="module")

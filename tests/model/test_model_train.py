@@ -18,7 +18,6 @@ from msau.model.checkpoint import load_checkpoint, read_checkpoint_metadata
 from msau.model.cli import main as train_main
 from msau.model.config import PRESETS
 from msau.model.evaluate import evaluate
-from msau.model.losses import msssim_l1_loss
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, StepReport, TrainConfig, Trainer
 
 STEPS = 30

@@ -9,7 +9,7 @@ import pytest
 
 from msau.runtime import contract
 from msau.runtime.color import image_lightness, rgb_to_lab
-from msau.runtime.encoding import decode, encode, encode_lightness, resize
+from msau.runtime.encoding import center_crop, decode, encode, encode_lightness, resize
 from msau.runtime.hints import Hints, rasterize, sample_hints
 from msau.runtime.metrics import psnr
 
@@ -83,3 +83,11 @@ def test_resize_identity_shrink_and_enlarge(rng: np.random.Generator) -> None:
     shrunk = resize(plane, 4, 4)
     np.testing.assert_allclose(shrunk, plane.reshape(4, 2, 4, 2).mean(axis=(1, 3)), atol=1e-6)  # area average
     assert resize(plane, 16, 24).shape == (16, 24)
+
+
+def test_center_crop_scales_the_shorter_side_then_cuts_the_middle(make_image: Callable) -> None:
+    image = make_image(96, 128)
+    np.testing.assert_array_equal(center_crop(image, 96), image[:, 16:112])
+    wide = make_image(64, 128, seed=3)  # H x W
+    np.testing.assert_array_equal(center_crop(wide, 32), resize(wide, 32, 64)[:, 16:48])
+    assert center_crop(make_image(100, 40, seed=4), 32).shape == (32, 32, 3)
