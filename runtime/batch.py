@@ -17,9 +17,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from msau.runtime.colorizer import Colorizer, Prepared, check_image
-from msau.runtime.encoding import encode
-from msau.runtime.hints import Hints, load_hints
+from msau.runtime.colorizer import Colorizer, Prepared, as_hints
+from msau.runtime.hints import Hints
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, read_image, write_image
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
@@ -85,11 +84,10 @@ def _failure_text(job: Job, error: BaseException) -> str:
 
 
 def _load(colorizer: Colorizer, job: Job) -> _Loaded:
-    image = check_image(read_image(job.source, colorizer.max_pixels), colorizer.max_pixels)
-    height, width = image.shape[:2]
-    hints = load_hints(job.hints, (height, width)) if job.hints is not None else Hints.empty()
-    x, lightness = encode(image, hints, (colorizer.size, colorizer.size))
-    return _Loaded(job, Prepared(x, lightness), image if job.compare is not None else None, hints)
+    image = read_image(job.source, colorizer.max_pixels)
+    # Parsed here rather than inside prepare(): the side-by-side picture draws the same hints.
+    hints = as_hints(job.hints, image.shape[0], image.shape[1])
+    return _Loaded(job, colorizer.prepare(image, hints), image if job.compare is not None else None, hints)
 
 
 def _finish(colorizer: Colorizer, loaded: _Loaded, ab: np.ndarray, jpeg_quality: int) -> Result:
