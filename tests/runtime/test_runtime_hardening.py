@@ -203,13 +203,14 @@ def test_sigterm_and_sighup_remove_the_temporary_like_ctrl_c(tmp_path, name) -> 
 import os, signal, time
 from msau.runtime.atomic import atomic_path
 from msau.runtime.interrupt import Terminated, terminate_as_interrupt
+before = signal.getsignal(signal.{name})  # SIG_IGN for SIGHUP under nohup, SIG_DFL otherwise
 try:
     with terminate_as_interrupt(), atomic_path({str(tmp_path / "out.png")!r}) as tmp:
         tmp.write_bytes(b"half")
         os.kill(os.getpid(), signal.{name})
         time.sleep(30)  # the handler raises at once
 except Terminated as stop:
-    print(stop.signal_number, signal.getsignal(signal.{name}) is signal.SIG_DFL)
+    print(stop.signal_number, signal.getsignal(signal.{name}) == before)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [str(int(getattr(signal, name))), "True"], done.stderr  # handler put back
