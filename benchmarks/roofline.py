@@ -179,25 +179,32 @@ def numpy_matmul_peak(n: int = 1024, seconds: float = PEAK_SECONDS, clock=time.p
 def torch_matmul_peak(
     precision: str, device: str = "cpu", n: int | None = None, seconds: float = PEAK_SECONDS, clock=time.perf_counter
 ) -> float:
-    """Measured GFLOP/s of torch's n x n matmul in fp32 / fp16 / bf16 on the CPU or a CUDA device
-    (TF32 off for fp32, so that the fp32 peak is a true fp32 figure)."""
+    """Measured GFLOP/s of torch's n x n matmul in fp32 / fp16 / bf16 (int8: GOP/s of torch._int_mm, int8 x int8
+    -> int32, the VNNI/AMX path an INT8 model runs on) on the CPU or a CUDA device (TF32 off for fp32, so that
+    the fp32 peak is a true fp32 figure)."""
     import torch
 
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     cuda = device.startswith("cuda")
     n = n or (GPU_MATMUL_SIZES[0] if cuda else CPU_MATMUL_SIZES[-1])
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+    if precision == "int8":
+        a = torch.randint(-128, 128, (n, n), dtype=torch.int8, device=device)
+        b = torch.randint(-128, 128, (n, n), dtype=torch.int8, device=device)
+        matmul = torch._int_mm
+    else:
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        matmul = torch.matmul
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = False
 
         def run() -> None:
-            torch.matmul(a, b)
+            matmul(a, b)
             torch.cuda.synchronize(device)
     else:
 
         def run() -> None:
-            torch.matmul(a, b)
+            matmul(a, b)
 
     with torch.inference_mode():
         return _best_rate(run, 2.0 * n**3, seconds, clock)

@@ -5,6 +5,7 @@ from msau.benchmarks.roofline import (
     achieved_gflops,
     annotate,
     fraction_of_peak,
+    measure_peaks,
     model_gflops,
     onnx_gflops,
     peak_key,
@@ -70,3 +71,11 @@ def test_annotate_reads_each_result_against_its_precisions_peak():
     assert "achieved_gflops_per_s" not in skipped
     assert results[1]["batches"][0]["fraction_of_peak"] == pytest.approx(0.25)
     assert peak_key(True, "fp16") == "gpu/fp16"
+
+
+def test_cpu_peaks_cover_every_precision_the_backends_run():
+    pytest.importorskip("torch")
+    peaks = measure_peaks({("cpu", "bf16"), ("cpu", "int8")}, seconds=0.05)
+    for key in ("cpu/bf16", "cpu/int8"):
+        assert peaks[key]["gflops"] is not None and peaks[key]["gflops"] > 1.0, peaks[key]["how"]
+    assert peaks["cpu/int8"]["how"] == "torch int8 matmul on the CPU, best of 512^2 and 1024^2"
