@@ -333,6 +333,20 @@ def test_rasterize_overlapping_patches_average_as_painted_pixel_by_pixel(rng: np
     np.testing.assert_allclose(got, _rasterize_by_expanding(hints, (150, 200), (48, 64)), atol=2e-4)
 
 
+def test_rasterize_single_pixels_match_painting_pixel_by_pixel(rng: np.random.Generator) -> None:
+    # Single pixels take the bincount path; many land on one network pixel, where they must be averaged.
+    hints = Hints(
+        xy=rng.uniform(0, 199, size=(300, 2)).astype(np.float32),
+        rgb=rng.integers(0, 256, size=(300, 3)).astype(np.uint8),
+        radius=np.zeros(300, np.int32),
+    )
+    got = rasterize(hints, (150, 200), (48, 64))
+    expected = _rasterize_by_expanding(hints, (150, 200), (48, 64))
+    assert (expected[2] > 0).sum() < 300  # collisions happened
+    np.testing.assert_array_equal(got[2], expected[2])
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+
+
 def test_rasterize_costs_the_network_grid_whatever_the_radii() -> None:
     # 2,000 hints of radius 1e9 once expanded to 2,000 x 256^2 pixels (8 GB); now two (257, 257) tables.
     count = 2000
