@@ -20,6 +20,7 @@ from msau.benchmarks.latency import (
     LatencySettings,
 )
 from msau.benchmarks.quality import DEFAULT_BATCH, DEFAULT_RATIOS, QualityError, load_photos
+from msau.benchmarks.schema import Document
 from msau.runtime.backends.base import BACKENDS, PRECISIONS
 from msau.runtime.contract import DEFAULT_SIZE
 
@@ -322,7 +323,7 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run_latency(args, command: str) -> dict:
+def _run_latency(args, command: str) -> Document:
     from msau.benchmarks.runner import latency_document
 
     model = args.model or default_model()
@@ -346,7 +347,7 @@ def _quality_options(args) -> dict:
     }
 
 
-def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
+def _run_quality(args, command: str, ratios: Sequence[float]) -> Document:
     from msau.benchmarks.runner import quality_document
 
     model = args.model or default_model()
@@ -366,7 +367,7 @@ def _run_quality(args, command: str, ratios: Sequence[float]) -> dict:
     )
 
 
-def _run_compare(args, command: str) -> dict:
+def _run_compare(args, command: str) -> Document:
     from msau.benchmarks.runner import compare_document, latency_document, quality_document
 
     model = args.model or default_model()
@@ -404,26 +405,24 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--{option} {path} {reason}" if reason.startswith("is ") else f"--{option} {path}: {reason}")
 
 
-def _statuses(document: dict) -> list[str]:
-    docs = [document] + [document[k] for k in ("latency", "quality") if k in document]
-    statuses = [r["status"] for d in docs for r in d.get("results", [])]
-    statuses += [b["status"] for d in docs for r in d.get("results", []) for b in r.get("batches", [])]
-    return statuses
+def _statuses(document: Document) -> list[str]:
+    results = [r for d in document.parts() for r in d.results]
+    return [r.status for r in results] + [b.status for r in results for b in r.batches]
 
 
-def _markdown_path(target: Path, document: dict) -> Path:
+def _markdown_path(target: Path, document: Document) -> Path:
     from msau.benchmarks.report import results_filename
 
     return target / results_filename(document) if target.is_dir() else target
 
 
-def _plot(kind: str, document: dict, path: Path) -> None:
+def _plot(kind: str, document: Document, path: Path) -> None:
     from msau.benchmarks import plots
 
     {"latency": plots.plot_latency, "quality": plots.plot_quality, "compare": plots.plot_compare}[kind](document, path)
 
 
-def _write_outputs(args, document: dict) -> bool:
+def _write_outputs(args, document: Document) -> bool:
     """Write --json, --markdown and --plot; False if one could not be made (the others still are)."""
     from msau.benchmarks.outputs import write_json
     from msau.runtime.atomic import write_text_atomic
@@ -432,28 +431,29 @@ def _write_outputs(args, document: dict) -> bool:
 
     ok = True
     if args.json:
-        _say(f"wrote {write_json(args.json, document)}")
+        _say(f"wrote {write_json(args.json, document.to_json())}")
     if args.markdown:
         _say(f"wrote {write_text_atomic(_markdown_path(args.markdown, document), render_markdown([document]))}")
     if args.plot:
         try:
-            _plot(document["kind"], document, args.plot)
+            _plot(document.kind, document, args.plot)
             _say(f"wrote {args.plot}")
         except PlotUnavailableError as error:
             _say(f"msau-bench: no plot: {error}")
             ok = False
-    if document.get("contact_sheet") or (document.get("quality") or {}).get("contact_sheet"):
-        _say(f"wrote {document.get('contact_sheet') or document['quality']['contact_sheet']}")
+    sheet = document.contact_sheet or (document.quality.contact_sheet if document.quality else None)
+    if sheet:
+        _say(f"wrote {sheet}")
     return ok
 
 
 def _report(args) -> int:
-    from msau.benchmarks.outputs import read_json
+    from msau.benchmarks.outputs import read_document
     from msau.runtime.atomic import write_text_atomic
     from msau.benchmarks.report import print_tables, render_markdown
 
     try:
-        documents = [read_json(path) for path in args.documents]
+        documents = [read_document(path) for path in args.documents]
     except ValueError as error:
         raise UsageError(str(error)) from None
     for document in documents:

@@ -5,45 +5,52 @@ where that throughput stands against the machine's matmul peak."""
 from __future__ import annotations
 
 from msau.benchmarks.configs import FAILED, OK, SKIPPED
+from msau.benchmarks.schema import BatchEntry, CompareRow, ConfigResult, RatioEntry
 
 
-def _identity(result: dict) -> tuple[str, str, str]:
-    return result["backend"], result["precision"], str(result.get("device"))
+def _identity(result: ConfigResult) -> tuple[str, str, str]:
+    return result.backend, result.precision, str(result.device)
 
 
-def _status(latency: dict | None, quality: dict | None) -> tuple[str, str]:
+def _status(latency: ConfigResult | None, quality: ConfigResult | None) -> tuple[str, str]:
     """Failed if either harness failed, skipped if either skipped, else ok; the reason says which harness."""
     parts = [("latency", latency), ("quality", quality)]
     for status in (FAILED, SKIPPED):
         for name, result in parts:
-            if result is not None and result["status"] == status:
-                return status, f"{name}: {result['reason']}"
+            if result is not None and result.status == status:
+                return status, f"{name}: {result.reason}"
     if all(result is None for _, result in parts):
         return SKIPPED, "not measured"
     return OK, ""
 
 
-def best_throughput(latency: dict, size: int) -> dict | None:
+def _measured(latency: ConfigResult, size: int) -> list[BatchEntry]:
+    return [b for b in latency.batches if b.status == OK and b.size == size]
+
+
+def best_throughput(latency: ConfigResult, size: int) -> BatchEntry | None:
     """The measured batch entry with the most images/s at this size, or None."""
-    measured = [b for b in latency["batches"] if b.get("status") == OK and b["size"] == size]
-    return max(measured, key=lambda b: b["images_per_s"]) if measured else None
+    measured = _measured(latency, size)
+    return max(measured, key=lambda b: b.images_per_s) if measured else None
 
 
-def batch_entry(latency: dict, size: int, batch: int) -> dict | None:
+def batch_entry(latency: ConfigResult, size: int, batch: int) -> BatchEntry | None:
     """The measured entry for (size, batch), or None."""
-    return next(
-        (b for b in latency["batches"] if b.get("status") == OK and b["size"] == size and b["batch"] == batch), None
-    )
+    return next((b for b in _measured(latency, size) if b.batch == batch), None)
 
 
-def ratio_entry(quality: dict, ratio: float) -> dict | None:
+def ratio_entry(quality: ConfigResult, ratio: float) -> RatioEntry | None:
     """The quality entry at a hint ratio, or None."""
-    return next((r for r in quality.get("by_ratio", []) if abs(r["ratio"] - ratio) < 1e-12), None)
+    return next((r for r in quality.by_ratio if abs(r.ratio - ratio) < 1e-12), None)
 
 
 def compare_rows(
-    latency_results: list[dict], quality_results: list[dict], ratio: float, size: int, reference: str | None = None
-) -> list[dict]:
+    latency_results: list[ConfigResult],
+    quality_results: list[ConfigResult],
+    ratio: float,
+    size: int,
+    reference: str | None = None,
+) -> list[CompareRow]:
     """One row per configuration (latency order, then any only in quality): the table's fields.
 
     reference: the key ("torch/fp32") of the parity reference, flagged in its row.
@@ -55,38 +62,34 @@ def compare_rows(
     for identity in identities:
         lat, qual = latency_by_id.get(identity), quality_by_id.get(identity)
         status, reason = _status(lat, qual)
-        row = {
-            "backend": identity[0],
-            "precision": identity[1],
-            "device": identity[2],
-            "status": status,
-            "reason": reason,
-            "artifact_mb": (lat or qual).get("artifact_mb") if status == OK else None,
-            "psnr": None,
-            "ssim": None,
-            "max_abs_ab": None,
-            "ms_per_image_b1": None,
-            "images_per_s": None,
-            "best_batch": None,
-            "achieved_gflops_per_s": None,
-            "fraction_of_peak": None,
-            "is_reference": reference == f"{identity[0]}/{identity[1]}" and qual is not None and qual["status"] == OK,
-        }
-        if qual is not None and qual["status"] == OK and (entry := ratio_entry(qual, ratio)) is not None:
-            row.update(
-                psnr=entry["psnr"],
-                ssim=entry["ssim"],
-                max_abs_ab=entry["parity"]["max_abs_ab"] if entry["parity"] else None,
+        quality_ok = qual is not None and qual.status == OK
+        fields = {}
+        if quality_ok and (entry := ratio_entry(qual, ratio)) is not None:
+            fields.update(
+                psnr=entry.psnr,
+                ssim=entry.ssim,
+                max_abs_ab=entry.parity["max_abs_ab"] if entry.parity else None,
             )
-        if lat is not None and lat["status"] == OK:
+        if lat is not None and lat.status == OK:
             if (one := batch_entry(lat, size, 1)) is not None:
-                row["ms_per_image_b1"] = one["per_image_ms"]["p50"]
+                fields["ms_per_image_b1"] = one.per_image_ms.p50
             if (best := best_throughput(lat, size)) is not None:
-                row.update(
-                    images_per_s=best["images_per_s"],
-                    best_batch=best["batch"],
-                    achieved_gflops_per_s=best.get("achieved_gflops_per_s"),
-                    fraction_of_peak=best.get("fraction_of_peak"),
+                fields.update(
+                    images_per_s=best.images_per_s,
+                    best_batch=best.batch,
+                    achieved_gflops_per_s=best.achieved_gflops_per_s,
+                    fraction_of_peak=best.fraction_of_peak,
                 )
-        rows.append(row)
+        rows.append(
+            CompareRow(
+                backend=identity[0],
+                precision=identity[1],
+                device=identity[2],
+                status=status,
+                reason=reason,
+                artifact_mb=(lat or qual).artifact_mb if status == OK else None,
+                is_reference=reference == f"{identity[0]}/{identity[1]}" and quality_ok,
+                **fields,
+            )
+        )
     return rows

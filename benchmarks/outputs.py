@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from msau.benchmarks.schema import Document
 from msau.runtime.atomic import write_text_atomic
 
 NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
@@ -56,3 +57,8 @@ def read_json(path: str | Path) -> dict:
             f"{path}: not an msau-bench result (expected a JSON object with kind latency, quality or compare)"
         )
     return document
+
+
+def read_document(path: str | Path) -> Document:
+    """The typed result document of a file written by write_json (read_json's checks and errors)."""
+    return Document.from_json(read_json(path))

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 
 from msau.benchmarks.outputs import read_float
+from msau.benchmarks.schema import Document
 
 Table = tuple[list[str], list[list[str]]]
 REASON_CHARS = 72
@@ -82,10 +83,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
-def latency_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Table:
+def latency_table(document: Document, reason_chars: int | None = REASON_CHARS) -> Table:
     """One row per measured (configuration, size, batch); one row for a configuration that never ran."""
-    results = document["results"]
-    cuda = any("cuda" in b for r in results for b in r["batches"])
+    results = document.results
+    cuda = any(b.cuda is not None for r in results for b in r.batches)
     headers = [
         "backend",
         "precision",
@@ -107,83 +108,80 @@ def latency_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Ta
         headers += ["GPU compute ms", "H2D ms", "D2H ms"]
     rows = []
     for result in results:
-        head = [result["backend"], result["precision"], str(result.get("device") or "default")]
-        if not result["batches"]:
+        head = [result.backend, result.precision, str(result.device or "default")]
+        if not result.batches:
             rows.append(
                 head
-                + ["-", "-", status_cell(result["status"], result["reason"], reason_chars)]
+                + ["-", "-", status_cell(result.status, result.reason, reason_chars)]
                 + ["-"] * (len(headers) - 6)
             )
             continue
-        for entry in result["batches"]:
-            row = head + [str(entry["size"]), str(entry["batch"])]
-            if entry["status"] != "ok":
-                rows.append(
-                    row + [status_cell(entry["status"], entry["reason"], reason_chars)] + ["-"] * (len(headers) - 6)
-                )
+        for entry in result.batches:
+            row = head + [str(entry.size), str(entry.batch)]
+            if entry.status != "ok":
+                rows.append(row + [status_cell(entry.status, entry.reason, reason_chars)] + ["-"] * (len(headers) - 6))
                 continue
-            stats = entry["latency_ms"]
+            stats = entry.latency_ms
             row += [
                 "ok",
-                str(entry["runs"]),
-                fmt(stats["p50"]),
-                fmt(stats["p90"]),
-                fmt(stats["p99"]),
-                fmt(stats["mean"]),
-                fmt(entry["per_image_ms"]["p50"]),
-                fmt(entry["images_per_s"]),
-                fmt(entry.get("achieved_gflops_per_s"), 1),
-                percent(entry.get("fraction_of_peak")),
+                str(entry.runs),
+                fmt(stats.p50),
+                fmt(stats.p90),
+                fmt(stats.p99),
+                fmt(stats.mean),
+                fmt(entry.per_image_ms.p50),
+                fmt(entry.images_per_s),
+                fmt(entry.achieved_gflops_per_s, 1),
+                percent(entry.fraction_of_peak),
             ]
             if cuda:
-                timings = entry.get("cuda") or {}
+                timings = entry.cuda or {}
                 row += [fmt((timings.get(k) or {}).get("p50")) for k in ("compute_ms", "h2d_ms", "d2h_ms")]
             rows.append(row)
     return headers, rows
 
 
-def runtime_work_table(document: dict) -> Table:
+def runtime_work_table(document: Document) -> Table:
     """Per configuration, from real Colorizer calls: end to end, the network alone, the runtime's work (their
     difference) and its share of the network's time, with the prepare / finish breakdown
     (msau.benchmarks.host_stages)."""
     headers = ["backend", "precision", "size", "hints", "end to end ms", "network ms", "runtime ms",
                "runtime / network", "prepare ms", "finish ms"]
     rows = [
-        [w["backend"], w["precision"], str(w["size"]), str(w["hints"]), fmt(w["end_to_end_ms"]), fmt(w["network_ms"]),
-         fmt(w["runtime_ms"]), percent(w.get("runtime_share")), fmt(w["prepare_ms"]), fmt(w["finish_ms"])]
-        for w in document["runtime_work"]
-        if "error" not in w
+        [w.backend, w.precision, str(w.size), str(w.hints), fmt(w.end_to_end_ms), fmt(w.network_ms),
+         fmt(w.runtime_ms), percent(w.runtime_share), fmt(w.prepare_ms), fmt(w.finish_ms)]
+        for w in document.runtime_work or []
+        if w.error is None
     ]
     return headers, rows
 
 
-def auto_table(document: dict) -> Table:
+def auto_table(document: Document) -> Table:
     """What auto chose here next to the fastest configuration measured (batch 1)."""
-    auto = document["auto"]
-    if "error" in auto:
-        return ["auto"], [[auto["error"]]]
-    fastest = auto.get("fastest") or {}
+    auto = document.auto
+    if auto.error is not None:
+        return ["auto"], [[auto.error]]
+    fastest = auto.fastest
     headers = ["auto chose", "ms/img", "why", "fastest measured", "ms/img", "auto / fastest"]
-    chosen = f"{auto['backend']}/{auto['precision']}"
-    best = f"{fastest['backend']}/{fastest['precision']}" if fastest else "-"
-    ratio = auto.get("ratio_to_fastest")
-    return headers, [[chosen, fmt(auto.get("per_image_ms")), auto.get("reason", ""), best,
-                      fmt(fastest.get("per_image_ms")), fmt(ratio) if ratio is not None else "not measured"]]
+    chosen = f"{auto.backend}/{auto.precision}"
+    best = f"{fastest.backend}/{fastest.precision}" if fastest else "-"
+    ratio = auto.ratio_to_fastest
+    return headers, [[chosen, fmt(auto.per_image_ms), auto.reason or "", best,
+                      fmt(fastest.per_image_ms if fastest else None), fmt(ratio) if ratio is not None else "not measured"]]
 
 
-def quality_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Table:
+def quality_table(document: Document, reason_chars: int | None = REASON_CHARS) -> Table:
     """One row per configuration and hint ratio: PSNR, SSIM and parity against the reference."""
     headers = ["backend", "precision", "hints", "status", "PSNR dB", "SSIM", "max |dab|", "mean |dab|", "PSNR vs ref"]
-    reference = document.get("reference")
     rows = []
-    for result in document["results"]:
-        head = [result["backend"], result["precision"]]
-        if result["status"] != "ok":
-            rows.append(head + ["-", status_cell(result["status"], result["reason"], reason_chars)] + ["-"] * 5)
+    for result in document.results:
+        head = [result.backend, result.precision]
+        if result.status != "ok":
+            rows.append(head + ["-", status_cell(result.status, result.reason, reason_chars)] + ["-"] * 5)
             continue
-        is_reference = reference == f"{result['backend']}/{result['precision']}"
-        for entry in result["by_ratio"]:
-            parity = entry.get("parity") or {}
+        is_reference = document.reference == result.name
+        for entry in result.by_ratio:
+            parity = entry.parity or {}
             tail = (
                 ["ref"] * 3
                 if is_reference
@@ -195,13 +193,13 @@ def quality_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Ta
             )
             rows.append(
                 head
-                + [f"{read_float(entry['ratio']) * 100:g}%", "ok", fmt(entry["psnr"]), fmt(entry["ssim"], 4)]
+                + [f"{read_float(entry.ratio) * 100:g}%", "ok", fmt(entry.psnr), fmt(entry.ssim, 4)]
                 + tail
             )
     return headers, rows
 
 
-def compare_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Table:
+def compare_table(document: Document, reason_chars: int | None = REASON_CHARS) -> Table:
     """The comparison: status, size, quality at one ratio, latency at batch 1, best throughput, roofline."""
     headers = [
         "backend",
@@ -217,27 +215,27 @@ def compare_table(document: dict, reason_chars: int | None = REASON_CHARS) -> Ta
         "% peak",
     ]
     rows = []
-    for row in document["rows"]:
-        throughput = "-" if row["images_per_s"] is None else f"{fmt(row['images_per_s'])} ({row['best_batch']})"
+    for row in document.rows:
+        throughput = "-" if row.images_per_s is None else f"{fmt(row.images_per_s)} ({row.best_batch})"
         rows.append(
             [
-                row["backend"],
-                row["precision"],
-                status_cell(row["status"], row["reason"], reason_chars),
-                fmt(row["artifact_mb"], 1),
-                fmt(row["psnr"]),
-                fmt(row["ssim"], 4),
-                "ref" if row.get("is_reference") else small(row["max_abs_ab"]),
-                fmt(row["ms_per_image_b1"]),
+                row.backend,
+                row.precision,
+                status_cell(row.status, row.reason, reason_chars),
+                fmt(row.artifact_mb, 1),
+                fmt(row.psnr),
+                fmt(row.ssim, 4),
+                "ref" if row.is_reference else small(row.max_abs_ab),
+                fmt(row.ms_per_image_b1),
                 throughput,
-                fmt(row["achieved_gflops_per_s"], 1),
-                percent(row["fraction_of_peak"]),
+                fmt(row.achieved_gflops_per_s, 1),
+                percent(row.fraction_of_peak),
             ]
         )
     return headers, rows
 
 
-def roofline_table(document: dict) -> Table:
+def roofline_table(document: Document) -> Table:
     """Per measured configuration: work per image, best achieved GFLOP/s and the matching matmul peak."""
     headers = [
         "backend",
@@ -250,24 +248,24 @@ def roofline_table(document: dict) -> Table:
         "% of peak",
         "peak measured as",
     ]
-    peaks = document.get("peaks") or {}
+    peaks = document.peaks or {}
     rows = []
-    for result in document["results"]:
-        measured = [b for b in result["batches"] if b.get("status") == "ok"]
-        for size in sorted({b["size"] for b in measured}):
-            best = max((b for b in measured if b["size"] == size), key=lambda b: read_float(b["images_per_s"]))
-            peak = peaks.get(best.get("peak_key") or "", {})
+    for result in document.results:
+        measured = [b for b in result.batches if b.status == "ok"]
+        for size in sorted({b.size for b in measured}):
+            best = max((b for b in measured if b.size == size), key=lambda b: read_float(b.images_per_s))
+            peak = peaks.get(best.peak_key or "")
             rows.append(
                 [
-                    result["backend"],
-                    result["precision"],
+                    result.backend,
+                    result.precision,
                     str(size),
-                    fmt(best.get("gflops_per_image")),
-                    f"{fmt(best['images_per_s'])} ({best['batch']})",
-                    fmt(best.get("achieved_gflops_per_s"), 1),
-                    fmt(peak.get("gflops"), 1),
-                    percent(best.get("fraction_of_peak")),
-                    short(peak.get("how", "-"), 60),
+                    fmt(best.gflops_per_image),
+                    f"{fmt(best.images_per_s)} ({best.batch})",
+                    fmt(best.achieved_gflops_per_s, 1),
+                    fmt(peak.gflops if peak else None, 1),
+                    percent(best.fraction_of_peak),
+                    short(peak.how if peak is not None and peak.how is not None else "-", 60),
                 ]
             )
     return headers, rows
@@ -301,7 +299,7 @@ def host_lines(host: dict) -> list[str]:
     return lines
 
 
-def print_tables(document: dict) -> str:
+def print_tables(document: Document) -> str:
     """The text that a subcommand prints: its tables, titled."""
     parts = []
     for title, (headers, rows) in document_tables(document):
@@ -309,16 +307,16 @@ def print_tables(document: dict) -> str:
     return "\n\n".join(parts)
 
 
-def document_tables(document: dict, reason_chars: int | None = REASON_CHARS) -> list[tuple[str, Table]]:
+def document_tables(document: Document, reason_chars: int | None = REASON_CHARS) -> list[tuple[str, Table]]:
     """(title, table) pairs of a result document, in reading order."""
-    kind = document["kind"]
+    kind = document.kind
     if kind == "latency":
         tables = [("Latency", latency_table(document, reason_chars))]
-        if document.get("peaks") is not None:
+        if document.peaks is not None:
             tables.append(("Roofline", roofline_table(document)))
-        if document.get("auto"):
+        if document.auto is not None:
             tables.append(("auto on this machine", auto_table(document)))
-        if document.get("runtime_work"):
+        if document.runtime_work:
             tables.append(("The runtime's work per image, from real Colorizer calls (ms, median)",
                            runtime_work_table(document)))
         return tables
@@ -327,8 +325,8 @@ def document_tables(document: dict, reason_chars: int | None = REASON_CHARS) -> 
     if kind == "compare":
         return (
             [("Comparison", compare_table(document, reason_chars))]
-            + document_tables(document["latency"], reason_chars)
-            + document_tables(document["quality"], reason_chars)
+            + document_tables(document.latency, reason_chars)
+            + document_tables(document.quality, reason_chars)
         )
     raise ValueError(f"unknown result kind {kind!r}")
 
@@ -340,22 +338,22 @@ def gflops_text(per_size: dict | None) -> str:
     return ", ".join(f"{fmt(value)} at {size}x{size}" for size, value in per_size.items())
 
 
-def method_lines(document: dict) -> list[str]:
+def method_lines(document: Document) -> list[str]:
     """How the figures were made, from the settings recorded in the document."""
-    kind = document["kind"]
+    kind = document.kind
+    settings = document.settings
     if kind == "compare":
-        ratio = read_float(document["settings"]["ratio"])
+        ratio = read_float(settings["ratio"])
         return (
             [
                 f"Comparison: quality at {ratio * 100:g}% hints; ms/img b1 is the per-image p50 at batch 1; img/s at "
                 "the batch size with the highest throughput; GFLOP/s and % peak at that batch."
             ]
-            + method_lines(document["latency"])
-            + method_lines(document["quality"])
+            + method_lines(document.latency)
+            + method_lines(document.quality)
         )
-    settings = document["settings"]
     if kind == "latency":
-        model = document.get("model", {})
+        model = document.model or {}
         return [
             f"Latency: sizes {settings['sizes']}, batch sizes {settings['batch_sizes']}; per measurement at least one "
             f"warm-up run (until {settings['warmup_s']} s), then timed runs until {settings['budget_s']} s and at least "
@@ -370,58 +368,56 @@ def method_lines(document: dict) -> list[str]:
         ]
     if kind == "quality":
         return [
-            f"Quality: {len(document['images']['files'])} photo(s) from {document['images']['folder']}; "
+            f"Quality: {len(document.images['files'])} photo(s) from {document.images['folder']}; "
             f"{settings['preprocessing']}; hints: {settings['hint_sampling']} (seed {settings['seed']}"
             f"{', with the 7x7 grid' if settings['grid'] else ''}); {settings['metrics']}; parity: {settings['parity']} "
-            f"against {document.get('reference') or 'no reference (none ran)'}.",
+            f"against {document.reference or 'no reference (none ran)'}.",
         ]
     raise ValueError(f"unknown result kind {kind!r}")
 
 
-def footnotes(document: dict) -> list[str]:
+def footnotes(document: Document) -> list[str]:
     """Full reasons for every configuration or measurement that did not run (tables show them cut short);
     a reason that both harnesses give is listed once."""
     notes: dict[str, list[str]] = {}
-    for doc in [document] + [document[k] for k in ("latency", "quality") if k in document]:
-        for result in doc.get("results", []):
-            name = f"{result['backend']}/{result['precision']}"
-            if result["status"] != "ok":
-                notes.setdefault(f"{name}: {result['status']}: {result['reason']}", []).append(doc["kind"])
-            for entry in result.get("batches", []):
-                where = f"{name}, size {entry['size']}, batch {entry['batch']}"
-                if entry.get("status") != "ok" and result["status"] == "ok":
-                    notes.setdefault(f"{where}: {entry['status']}: {entry['reason']}", []).append(doc["kind"])
-                elif entry.get("note"):
-                    notes.setdefault(f"{where}: {entry['note']}", []).append(doc["kind"])
+    for doc in document.parts():
+        for result in doc.results:
+            if result.status != "ok":
+                notes.setdefault(f"{result.name}: {result.status}: {result.reason}", []).append(doc.kind)
+            for entry in result.batches:
+                where = f"{result.name}, size {entry.size}, batch {entry.batch}"
+                if entry.status != "ok" and result.status == "ok":
+                    notes.setdefault(f"{where}: {entry.status}: {entry.reason}", []).append(doc.kind)
+                elif entry.note:
+                    notes.setdefault(f"{where}: {entry.note}", []).append(doc.kind)
     return [f"{' and '.join(dict.fromkeys(kinds))}, {text}" for text, kinds in notes.items()]
 
 
-def is_gpu_run(document: dict) -> bool:
+def is_gpu_run(document: Document) -> bool:
     """True if any configuration that ran used a GPU (the results file is then named -gpu)."""
-    docs = [document] + [document[k] for k in ("latency", "quality") if k in document]
-    return any(r.get("on_gpu") and r["status"] == "ok" for doc in docs for r in doc.get("results", []))
+    return any(r.on_gpu and r.status == "ok" for doc in document.parts() for r in doc.results)
 
 
-def results_filename(document: dict) -> str:
+def results_filename(document: Document) -> str:
     """<date>-cpu.md or <date>-gpu.md for a document (date of the run, from its 'created' field)."""
-    return f"{document['created'][:10]}-{'gpu' if is_gpu_run(document) else 'cpu'}.md"
+    return f"{document.created[:10]}-{'gpu' if is_gpu_run(document) else 'cpu'}.md"
 
 
-def render_markdown(documents: Sequence[dict]) -> str:
+def render_markdown(documents: Sequence[Document]) -> str:
     """The results file: title, exact commands, host, every table, method and notes."""
     if not documents:
         raise ValueError("no result documents to render")
     first = documents[0]
     place = "GPU" if any(is_gpu_run(d) for d in documents) else "CPU"
-    out = [f"# msau-bench results: {first['created'][:10]}, {place}", ""]
-    out += ["Produced with:", "", "```sh", *(d["command"] for d in documents), "```", ""]
-    model = first.get("model", {})
+    out = [f"# msau-bench results: {first.created[:10]}, {place}", ""]
+    out += ["Produced with:", "", "```sh", *(d.command for d in documents), "```", ""]
+    model = first.model or {}
     if model.get("path"):
         out += [
-            f"Model: `{model['path']}`" + (f" (msau {first.get('msau_version')})" if first.get("msau_version") else ""),
+            f"Model: `{model['path']}`" + (f" (msau {first.msau_version})" if first.msau_version else ""),
             "",
         ]
-    out += ["## Host", "", *(f"- {line}" for line in host_lines(first.get("host", {}))), ""]
+    out += ["## Host", "", *(f"- {line}" for line in host_lines(first.host or {})), ""]
     for document in documents:
         for title, (headers, rows) in document_tables(document, reason_chars=40):
             out += [f"## {title}", "", markdown_table(headers, rows), ""]

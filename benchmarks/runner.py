@@ -16,6 +16,7 @@ from msau.benchmarks.hostinfo import host_facts, load_average
 from msau.benchmarks.latency import LatencySettings, run_latency, run_latency_isolated, settings_dict
 from msau.benchmarks.quality import Photo, quality_settings, run_quality
 from msau.benchmarks.roofline import annotate, measure_peaks, model_gflops
+from msau.benchmarks.schema import AutoRow, ConfigResult, Document
 
 Progress = Callable[[str], None] | None
 
@@ -46,7 +47,7 @@ def _model_info(model: Path, sizes: Sequence[int]) -> tuple[dict, dict[int, floa
     }, gflops
 
 
-def auto_summary(model: Path, results: list[dict], size: int) -> dict:
+def auto_summary(model: Path, results: Sequence[ConfigResult], size: int) -> AutoRow:
     """What auto chose on this machine for model, and the fastest configuration measured (per-image p50 at
     batch 1 and size); ratio is auto's time over the fastest (1.0: auto chose the fastest)."""
     from msau.runtime.backends.auto import choose, cpu_capabilities, cpu_plan, int8_model_beside
@@ -54,22 +55,23 @@ def auto_summary(model: Path, results: list[dict], size: int) -> dict:
     try:
         choice = choose(model)
     except Exception as error:  # auto cannot run this model here: say so in the document
-        return {"error": f"{type(error).__name__}: {error}"}
+        return AutoRow.from_json({"error": f"{type(error).__name__}: {error}"})
     summary = {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
     if choice.device in ("CPU", "cpu"):
         summary["reason"] = cpu_plan(cpu_capabilities(), int8_model_beside(Path(model))).reason
-    timed = {}
-    for result in results:
-        for entry in result.get("batches", []):
-            if entry.get("status") == OK and entry["batch"] == 1 and entry["size"] == size:
-                timed[(result["backend"], result["precision"])] = entry["per_image_ms"]["p50"]
+    timed = {
+        (result.backend, result.precision): entry.per_image_ms.p50
+        for result in results
+        for entry in result.batches
+        if entry.status == OK and entry.batch == 1 and entry.size == size
+    }
     if timed:
         fastest = min(timed, key=timed.get)
         summary["fastest"] = {"backend": fastest[0], "precision": fastest[1], "per_image_ms": timed[fastest]}
         chosen = timed.get((choice.backend, choice.precision))
         summary["per_image_ms"] = chosen
         summary["ratio_to_fastest"] = chosen / timed[fastest] if chosen is not None else None
-    return summary
+    return AutoRow.from_json(summary)
 
 
 def latency_document(
@@ -83,7 +85,7 @@ def latency_document(
     progress: Progress = None,
     isolate: bool = False,
     runtime_work: bool = True,
-) -> dict:
+) -> Document:
     """Run the latency harness and return its document (host facts, model GFLOPs, peaks, results, auto's choice
     against the fastest). isolate runs each configuration in a process of its own (opener and clock then
     apply to the parent only) and, with runtime_work, times the runtime's work around each backend from real
@@ -106,18 +108,19 @@ def latency_document(
         for r in results
         if r.get("runtime_work")
     ]
+    records = [ConfigResult.from_json(r) for r in results]  # the harness's dicts, complete from here on
     document.update(
         host=_host(load),
         model=model_info,
         settings=settings_dict(settings),
         peaks=measured_peaks,
-        results=results,
+        results=[r.to_json() for r in records],
         runtime_work=work or None,
-        auto=auto_summary(model, results, settings.sizes[0]),
+        auto=auto_summary(model, records, settings.sizes[0]).to_json(),
         isolated=isolate,
         elapsed_s=clock() - start,
     )
-    return document
+    return Document.from_json(document)
 
 
 def quality_document(
@@ -137,7 +140,7 @@ def quality_document(
     opener: Callable[[Config], object] = open_config,
     progress: Progress = None,
     refine: bool = True,
-) -> dict:
+) -> Document:
     """Run the quality harness (and draw the contact sheet if asked) and return its document."""
     load = load_average()
     document = _header("quality", command)
@@ -172,18 +175,22 @@ def quality_document(
         results=outcome["results"],
         contact_sheet=sheet_written,
     )
-    return document
+    return Document.from_json(document)
 
 
-def compare_document(latency: dict, quality: dict, ratio: float, command: str) -> dict:
+def compare_document(latency: Document, quality: Document, ratio: float, command: str) -> Document:
     """The comparison document built from a latency and a quality document of the same configurations."""
-    size = latency["settings"]["sizes"][0]
+    size = latency.settings["sizes"][0]
     document = _header("compare", command)
-    rows = compare_rows(latency["results"], quality["results"], ratio, size, quality.get("reference"))
+    rows = compare_rows(latency.results, quality.results, ratio, size, quality.reference)
     nested = {}
     for name, doc in (("latency", latency), ("quality", quality)):
-        nested[name] = {k: v for k, v in doc.items() if k != "host"}
+        nested[name] = {k: v for k, v in doc.to_json().items() if k != "host"}
     document.update(
-        host=latency["host"], model=latency["model"], settings={"ratio": ratio, "size": size}, rows=rows, **nested
+        host=latency.host,
+        model=latency.model,
+        settings={"ratio": ratio, "size": size},
+        rows=[row.to_json() for row in rows],
+        **nested,
     )
-    return document
+    return Document.from_json(document)

@@ -2,15 +2,15 @@
 
 Every record is a frozen dataclass whose fields are named as the JSON keys. `from_json` reads the dict that
 `outputs.read_json` returns and `to_json` gives it back key for key, in the same order: keys a record does
-not name travel in `extra`, and a key absent from the source stays absent (its field reads None). A record
-built in code (no source keys) writes every field. Numbers are kept as the file holds them (non-finite
+not name travel in `extra`, and a key absent from the source stays absent while its field reads None. A
+record built in code (no source keys) writes every field. Numbers are kept as the file holds them (non-finite
 ones spelled "inf"/"-inf"/"nan", see outputs.jsonable); read them with outputs.read_float.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 JsonNumber = float | int | str  # a str only for "inf", "-inf" or "nan"
@@ -26,7 +26,7 @@ class Record:
     """Base of the records: the JSON round trip, driven by each class's `nested` (field -> (how, record))."""
 
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    keys: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the source's keys, in order
+    keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # the source's, in order
 
     nested: ClassVar[dict[str, tuple[str, str]]] = {}
 
@@ -42,9 +42,13 @@ class Record:
         return cls(**values, extra=extra, keys=tuple(data))
 
     def to_json(self) -> Json:
-        """The JSON object of this record: the source's keys in the source's order, or every field."""
+        """The JSON object of this record: the source's keys in the source's order (then the fields set since,
+        e.g. by dataclasses.replace, unless they hold their default), or every field for a record built in code."""
         names = [f.name for f in fields(self) if f.name not in _BOOK_KEEPING]
-        order = self.keys or (*names, *self.extra)
+        if self.keys is None:
+            order = (*names, *self.extra)
+        else:
+            order = (*self.keys, *(f.name for f in fields(self) if f.name not in self.keys and _was_set(self, f)))
         out = {}
         for key in order:
             if key in names:
@@ -56,6 +60,17 @@ class Record:
     def get(self, key: str, default: Any = None) -> Any:
         """A key this record does not name (from extra), or default."""
         return self.extra.get(key, default)
+
+
+def _was_set(record: Record, spec: Field) -> bool:
+    """True for a field (not book-keeping) whose value is not its default."""
+    if spec.name in _BOOK_KEEPING:
+        return False
+    if spec.default is not MISSING:
+        return getattr(record, spec.name) != spec.default
+    if spec.default_factory is not MISSING:
+        return getattr(record, spec.name) != spec.default_factory()
+    return True
 
 
 def _record_class(name: str) -> type[Record]:

@@ -7,6 +7,7 @@ import pytest
 
 from msau.benchmarks.host_stages import hints_document, measure_full_resolution, measure_runtime_work
 from msau.benchmarks.report import document_tables, runtime_work_table
+from msau.benchmarks.schema import Document
 
 
 class _StubColorizer:
@@ -60,8 +61,10 @@ def test_real_colorizer_timings_are_tabled(tiny_artifacts):
     with Colorizer(tiny_artifacts, backend="onnxruntime", size=32) as colorizer:
         work = measure_runtime_work(colorizer, runs=2)
     assert work["end_to_end_ms"] > work["runtime_ms"] > 0 and work["network_ms"] > 0
-    document = {"kind": "latency", "results": [], "peaks": None,
-                "runtime_work": [{"backend": "onnxruntime", "precision": "fp32", **work}]}
+    document = Document.from_json(
+        {"kind": "latency", "results": [], "peaks": None,
+         "runtime_work": [{"backend": "onnxruntime", "precision": "fp32", **work}]}
+    )
     headers, rows = runtime_work_table(document)
     assert headers[:3] == ["backend", "precision", "size"]
     assert rows[0][:3] == ["onnxruntime", "fp32", "32"]

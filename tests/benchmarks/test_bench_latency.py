@@ -3,6 +3,7 @@ import pytest
 
 from msau.benchmarks.configs import Config
 from msau.benchmarks.latency import LatencySettings, make_input, run_latency, timing_summary
+from msau.benchmarks.schema import ConfigResult
 from msau.runtime.backends.base import MissingDependencyError
 
 # 0.125 s per image: every sum of fake times below is exact in binary floating point.
@@ -211,11 +212,11 @@ def test_auto_is_set_against_the_fastest_measured(monkeypatch, tmp_path):
 
     def result(backend, precision, ms):
         entry = {"status": "ok", "batch": 1, "size": 256, "per_image_ms": {"p50": ms}}
-        return {"backend": backend, "precision": precision, "batches": [entry]}
+        return {"backend": backend, "precision": precision, "status": "ok", "batches": [entry]}
 
     results = [result("openvino", "bf16", 22.0), result("openvino", "fp32", 40.0), result("onnxruntime", "fp32", 20.0)]
-    summary = runner.auto_summary(model, results, 256)
-    assert (summary["backend"], summary["precision"], summary["per_image_ms"]) == ("openvino", "bf16", 22.0)
-    assert summary["fastest"] == {"backend": "onnxruntime", "precision": "fp32", "per_image_ms": 20.0}
-    assert summary["ratio_to_fastest"] == pytest.approx(1.1)
-    assert summary["reason"]
+    summary = runner.auto_summary(model, [ConfigResult.from_json(r) for r in results], 256)
+    assert (summary.backend, summary.precision, summary.per_image_ms) == ("openvino", "bf16", 22.0)
+    assert summary.fastest.to_json() == {"backend": "onnxruntime", "precision": "fp32", "per_image_ms": 20.0}
+    assert summary.ratio_to_fastest == pytest.approx(1.1)
+    assert summary.reason

@@ -14,6 +14,7 @@ from msau.benchmarks.report import (
     results_filename,
     text_table,
 )
+from msau.benchmarks.schema import ConfigResult, Document
 
 
 def batch(size, n, p50, images_per_s, status="ok", **extra):
@@ -93,23 +94,28 @@ QUALITY = [
 ]
 
 
+
+def typed(results: list[dict]) -> list[ConfigResult]:
+    return [ConfigResult.from_json(r) for r in results]
+
 def test_compare_rows_join_latency_and_quality():
-    rows = {r["backend"]: r for r in compare_rows(LATENCY, QUALITY, ratio=0.005, size=256, reference="torch/fp32")}
+    rows = {r.backend: r for r in compare_rows(typed(LATENCY), typed(QUALITY), 0.005, 256, reference="torch/fp32")}
     ort = rows["onnxruntime"]
-    assert ort["status"] == "ok"
-    assert ort["ms_per_image_b1"] == 20.0
-    assert (ort["images_per_s"], ort["best_batch"]) == (66.7, 8)
-    assert ort["fraction_of_peak"] == 0.9 and ort["max_abs_ab"] == 2e-5
-    assert (ort["psnr"], ort["ssim"], ort["artifact_mb"]) == (30.5, 0.95, 11.8)
-    assert rows["openvino"]["status"] == "failed"
-    assert rows["openvino"]["reason"] == "quality: ValueError: backend returned non-finite values"
-    assert rows["openvino"]["psnr"] is None and rows["openvino"]["ms_per_image_b1"] == 10.0
-    assert rows["tensorrt"]["status"] == "skipped" and rows["tensorrt"]["reason"].startswith("latency: no .engine")
-    assert rows["torch"]["is_reference"] and not ort["is_reference"]
+    assert ort.status == "ok"
+    assert ort.ms_per_image_b1 == 20.0
+    assert (ort.images_per_s, ort.best_batch) == (66.7, 8)
+    assert ort.fraction_of_peak == 0.9 and ort.max_abs_ab == 2e-5
+    assert (ort.psnr, ort.ssim, ort.artifact_mb) == (30.5, 0.95, 11.8)
+    assert rows["openvino"].status == "failed"
+    assert rows["openvino"].reason == "quality: ValueError: backend returned non-finite values"
+    assert rows["openvino"].psnr is None and rows["openvino"].ms_per_image_b1 == 10.0
+    assert rows["tensorrt"].status == "skipped" and rows["tensorrt"].reason.startswith("latency: no .engine")
+    assert rows["torch"].is_reference and not ort.is_reference
 
 
 def test_compare_table_has_status_reasons_and_units():
-    document = {"kind": "compare", "rows": compare_rows(LATENCY, QUALITY, 0.005, 256, "torch/fp32")}
+    rows = compare_rows(typed(LATENCY), typed(QUALITY), 0.005, 256, "torch/fp32")
+    document = Document(kind="compare", rows=rows)
     headers, rows = compare_table(document)
     assert headers[:4] == ["backend", "precision", "status", "size MB"]
     assert rows[0] == [
@@ -136,12 +142,12 @@ def test_compare_table_has_status_reasons_and_units():
 
 
 def test_latency_and_quality_tables():
-    headers, rows = latency_table({"results": LATENCY})
+    headers, rows = latency_table(Document.from_json({"kind": "latency", "results": LATENCY}))
     assert headers[7:10] == ["p50 ms", "p90 ms", "p99 ms"]
     assert rows[0][:10] == ["onnxruntime", "fp32", "default", "256", "1", "ok", "5", "20.00", "22.00", "24.00"]
     assert rows[2][5] == "skipped: time limit: needs about 8.0 s" and rows[2][7] == "-"
     assert rows[4][3:6] == ["-", "-", "skipped: no .engine file for the tensorrt backend"]
-    headers, rows = quality_table({"results": QUALITY, "reference": "torch/fp32"})
+    headers, rows = quality_table(Document.from_json({"kind": "quality", "results": QUALITY, "reference": "torch/fp32"}))
     assert rows[0] == ["onnxruntime", "fp32", "0.5%", "ok", "30.50", "0.9500", "2.0e-05", "1.0e-06", "inf"]
     assert rows[3][-3:] == ["ref", "ref", "ref"]
 
@@ -200,13 +206,13 @@ def test_markdown_results_file_names_the_command_host_and_tables():
         "peaks": {"cpu/fp32": {"gflops": 150.0, "how": "numpy float32 matmul"}},
         "results": LATENCY,
     }
-    text = render_markdown([latency])
+    text = render_markdown([Document.from_json(latency)])
     assert text.startswith("# msau-bench results: 2025-11-25, CPU\n")
     assert "```sh\nmsau-bench latency --json l.json\n```" in text
     assert "- CPU: AMD EPYC (2 physical / 2 logical cores, 2 usable; avx512f, avx512_bf16)" in text
     assert "## Latency\n\n| backend | precision |" in text and "## Roofline" in text
     assert "tensorrt/-: skipped: no .engine file for the tensorrt backend" in text
     assert "size 256, batch 32: skipped: time limit: needs about 8.0 s" in text
-    assert results_filename(latency) == "2025-11-25-cpu.md"
+    assert results_filename(Document.from_json(latency)) == "2025-11-25-cpu.md"
     gpu = dict(latency, results=[dict(LATENCY[0], on_gpu=True)])
-    assert results_filename(gpu) == "2025-11-25-gpu.md"
+    assert results_filename(Document.from_json(gpu)) == "2025-11-25-gpu.md"

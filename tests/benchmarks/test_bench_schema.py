@@ -114,3 +114,11 @@ def test_compare_nests_documents():
     document = Document.from_json(compare)
     assert [d.kind for d in document.parts()] == ["compare", "latency", "quality"]
     assert document.to_json() == compare
+
+
+def test_field_set_after_reading_is_written_after_the_source_keys():
+    from dataclasses import replace
+
+    result = ConfigResult.from_json({"backend": "torch", "precision": "fp32", "status": "ok", "reason": ""})
+    assert list(replace(result, on_gpu=True).to_json()) == ["backend", "precision", "status", "reason", "on_gpu"]
+    assert list(result.to_json()) == ["backend", "precision", "status", "reason"]
