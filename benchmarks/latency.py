@@ -43,6 +43,7 @@ from msau.benchmarks.configs import (
     open_config,
     run_error,
 )
+from msau.benchmarks.schema import ConfigResult
 from msau.benchmarks.stats import summarize
 from msau.runtime.contract import CHANNEL_L, CHANNEL_MASK, DEFAULT_SIZE, INPUT_CHANNELS, check_size
 
@@ -120,7 +121,7 @@ class _Sweep:
     def _result(config: Config) -> dict:
         return {**config.describe(), "status": config.status, "reason": config.reason, "open_s": None, "batches": []}
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[ConfigResult]:
         todo = [(c, r) for c, r in zip(self.configs, self.results) if r["status"] == OK]
         for index, (config, result) in enumerate(todo):
             config_end = self.clock() + max(self.deadline - self.clock(), 0.0) / (len(todo) - index)
@@ -130,7 +131,7 @@ class _Sweep:
                 first = (failed or result["batches"] or [{"reason": "nothing measured"}])[0]
                 result["status"] = FAILED if failed else SKIPPED
                 result["reason"] = first["reason"]
-        return self.results
+        return [ConfigResult.from_json(r) for r in self.results]  # the sweep's working dicts, complete
 
     def _run_config(self, config: Config, result: dict, config_end: float) -> None:
         backend = None
@@ -240,8 +241,8 @@ def run_latency(
     opener: Callable[[Config], object] = open_config,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
-) -> list[dict]:
-    """Measure every configuration that is not already skipped; one result dict per configuration.
+) -> list[ConfigResult]:
+    """Measure every configuration that is not already skipped; one result per configuration.
 
     progress, if given, receives one line per finished measurement.
     A result: backend, precision, device, artifact, artifact_mb, status (ok / skipped / failed), reason,
@@ -257,11 +258,11 @@ WORKER_OVERHEAD_S = 180.0
 _STDERR_LINES_KEPT = 5
 
 
-def _worker_failure(config: Config, reason: str) -> dict:
-    return {**_Sweep._result(config), "status": FAILED, "reason": reason}
+def _worker_failure(config: Config, reason: str) -> ConfigResult:
+    return ConfigResult.from_json({**_Sweep._result(config), "status": FAILED, "reason": reason})
 
 
-def _run_worker(config: Config, settings: LatencySettings, runtime_work: bool, progress, python: str) -> dict:
+def _run_worker(config: Config, settings: LatencySettings, runtime_work: bool, progress, python: str) -> ConfigResult:
     """The result of one configuration measured in a fresh Python process (its progress lines relayed)."""
     from msau.benchmarks.latency_worker import request_for
 
@@ -283,7 +284,7 @@ def _run_worker(config: Config, settings: LatencySettings, runtime_work: bool, p
         finally:
             timer.cancel()
         if code == 0 and result.is_file():
-            return json.loads(result.read_text(encoding="utf-8"))
+            return ConfigResult.from_json(json.loads(result.read_text(encoding="utf-8")))
         why = " | ".join(line for line in last if line) or "no output"
         return _worker_failure(config, f"its process ended with code {code}: {why}")
 
@@ -295,7 +296,7 @@ def run_latency_isolated(
     runtime_work: bool = True,
     clock: Callable[[], float] = time.perf_counter,
     python: str = sys.executable,
-) -> list[dict]:
+) -> list[ConfigResult]:
     """run_latency with each configuration in a process of its own, given an equal share of the time left when
     it starts; with runtime_work, each result also holds runtime_work (msau.benchmarks.host_stages)."""
     deadline = clock() + settings.time_limit_s
@@ -303,7 +304,7 @@ def run_latency_isolated(
     results = []
     for config in configs:
         if config.status != OK:
-            results.append(_Sweep._result(config))
+            results.append(ConfigResult.from_json(_Sweep._result(config)))
             continue
         share = max(deadline - clock(), 0.0) / (len(todo) - todo.index(config))
         own = replace(settings, time_limit_s=max(share, 0.01))

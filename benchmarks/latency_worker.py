@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from msau.benchmarks.configs import OK, Config, run_error
 from msau.benchmarks.host_stages import measure_runtime_work
 from msau.benchmarks.latency import LatencySettings, run_latency
+from msau.benchmarks.schema import ConfigResult
 
 
 class _Borrowed:
@@ -51,7 +52,7 @@ def _settings(fields: dict) -> LatencySettings:
     return LatencySettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-def run_request(request: dict, progress=None) -> dict:
+def run_request(request: dict, progress=None) -> ConfigResult:
     """Measure the configuration of a request; the harness's result dict (plus runtime_work when asked)."""
     from msau.runtime.colorizer import Colorizer
 
@@ -69,15 +70,17 @@ def run_request(request: dict, progress=None) -> dict:
         return _Borrowed(colorizer.backend)
 
     (result,) = run_latency([config], settings, opener=opener, progress=progress)
+    work = None
     for colorizer in opened:
         try:
-            if request["runtime_work"] and result["status"] == OK:
-                result["runtime_work"] = measure_runtime_work(colorizer)
+            if request["runtime_work"] and result.status == OK:
+                work = measure_runtime_work(colorizer)
         except Exception as error:  # the latency figures stand; say why the runtime's work is missing
-            result["runtime_work"] = {"error": run_error(error)}
+            work = {"error": run_error(error)}
         finally:
             colorizer.close()
-    return result
+    # runtime_work travels beside the result to the parent, which moves it into the document's own list
+    return result if work is None else replace(result, extra={**result.extra, "runtime_work": work})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     result = run_request(request, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    Path(args[1]).write_text(json.dumps(result), encoding="utf-8")
+    Path(args[1]).write_text(json.dumps(result.to_json()), encoding="utf-8")
     return 0
 
 

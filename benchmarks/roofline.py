@@ -14,10 +14,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from msau.benchmarks.schema import BatchEntry, ConfigResult
 from msau.runtime.contract import MODEL_CONFIG_KEY
 
 # Two sizes on the CPU: the smaller one fits the caches and, timed in short bursts, catches the moments when
@@ -267,20 +269,29 @@ def peak_key(device_on_gpu: bool, precision: str) -> str:
     return f"{'gpu' if device_on_gpu else 'cpu'}/{precision}"
 
 
-def annotate(results: list[dict], gflops_by_size: dict[int, float | None], peaks: dict[str, dict]) -> None:
-    """Add gflops_per_image, achieved_gflops_per_s, peak_key and fraction_of_peak to every measured batch
-    of latency results (in place); results carry an 'on_gpu' flag."""
-    for result in results:
-        key = peak_key(result.get("on_gpu", False), result["precision"])
-        peak = (peaks.get(key) or {}).get("gflops")
-        for entry in result["batches"]:
-            if entry.get("status") != "ok":
-                continue
-            per_image = gflops_by_size.get(entry["size"])
-            achieved = achieved_gflops(per_image, entry["images_per_s"])
-            entry.update(
-                gflops_per_image=per_image,
-                achieved_gflops_per_s=achieved,
-                peak_key=key,
-                fraction_of_peak=fraction_of_peak(achieved, peak),
-            )
+def annotate(
+    results: list[ConfigResult], gflops_by_size: dict[int, float | None], peaks: dict[str, dict]
+) -> list[ConfigResult]:
+    """The latency results with gflops_per_image, achieved_gflops_per_s, peak_key and fraction_of_peak set on
+    every measured batch; results carry an on_gpu flag."""
+    return [_annotated(result, gflops_by_size, peaks) for result in results]
+
+
+def _annotated(result: ConfigResult, gflops_by_size: dict[int, float | None], peaks: dict[str, dict]) -> ConfigResult:
+    key = peak_key(bool(result.on_gpu), result.precision)
+    peak = (peaks.get(key) or {}).get("gflops")
+    batches = []
+    for entry in result.batches:
+        if entry.status == "ok":
+            per_image = gflops_by_size.get(entry.size)
+            achieved = achieved_gflops(per_image, entry.images_per_s)
+            # through JSON, so that the four keys are written even where they are null (not counted, no peak)
+            annotation = {
+                "gflops_per_image": per_image,
+                "achieved_gflops_per_s": achieved,
+                "peak_key": key,
+                "fraction_of_peak": fraction_of_peak(achieved, peak),
+            }
+            entry = BatchEntry.from_json({**entry.to_json(), **annotation})
+        batches.append(entry)
+    return replace(result, batches=batches)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import msau
@@ -74,6 +75,11 @@ def auto_summary(model: Path, results: Sequence[ConfigResult], size: int) -> Aut
     return AutoRow.from_json(summary)
 
 
+def _without_runtime_work(result: ConfigResult) -> ConfigResult:
+    """The result without the runtime's work (the document lists it apart)."""
+    return replace(result, extra={k: v for k, v in result.extra.items() if k != "runtime_work"})
+
+
 def latency_document(
     model: Path,
     configs: list[Config],
@@ -97,26 +103,25 @@ def latency_document(
         results = run_latency_isolated(configs, settings, progress=progress, runtime_work=runtime_work, clock=clock)
     else:
         results = run_latency(configs, settings, opener=opener, clock=clock, progress=progress)
-    for result, config in zip(results, configs):
-        result["on_gpu"] = on_gpu(config)
+    results = [replace(result, on_gpu=on_gpu(config)) for result, config in zip(results, configs)]
     model_info, gflops = _model_info(model, settings.sizes)
-    wanted = {(("gpu" if r["on_gpu"] else "cpu"), r["precision"]) for r in results if r["status"] == OK}
+    wanted = {(("gpu" if r.on_gpu else "cpu"), r.precision) for r in results if r.status == OK}
     measured_peaks = measure_peaks(wanted) if peaks else None
-    annotate(results, gflops, measured_peaks or {})
+    results = annotate(results, gflops, measured_peaks or {})
     work = [
-        {"backend": r["backend"], "precision": r["precision"], **r.pop("runtime_work")}
+        {"backend": r.backend, "precision": r.precision, **r.get("runtime_work")}
         for r in results
         if r.get("runtime_work")
     ]
-    records = [ConfigResult.from_json(r) for r in results]  # the harness's dicts, complete from here on
+    results = [_without_runtime_work(r) for r in results]
     document.update(
         host=_host(load),
         model=model_info,
         settings=settings_dict(settings),
         peaks=measured_peaks,
-        results=[r.to_json() for r in records],
+        results=[r.to_json() for r in results],
         runtime_work=work or None,
-        auto=auto_summary(model, records, settings.sizes[0]).to_json(),
+        auto=auto_summary(model, results, settings.sizes[0]).to_json(),
         isolated=isolate,
         elapsed_s=clock() - start,
     )

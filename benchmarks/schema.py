@@ -42,13 +42,15 @@ class Record:
         return cls(**values, extra=extra, keys=tuple(data))
 
     def to_json(self) -> Json:
-        """The JSON object of this record: the source's keys in the source's order (then the fields set since,
-        e.g. by dataclasses.replace, unless they hold their default), or every field for a record built in code."""
+        """The JSON object of this record: the source's keys in the source's order, then the fields set since
+        (e.g. by dataclasses.replace) that do not hold their default, then the extra keys added since; a record
+        built in code writes every field."""
         names = [f.name for f in fields(self) if f.name not in _BOOK_KEEPING]
         if self.keys is None:
             order = (*names, *self.extra)
         else:
-            order = (*self.keys, *(f.name for f in fields(self) if f.name not in self.keys and _was_set(self, f)))
+            added = [f.name for f in fields(self) if f.name not in self.keys and _was_set(self, f)]
+            order = (*self.keys, *added, *(k for k in self.extra if k not in self.keys))
         out = {}
         for key in order:
             if key in names:

@@ -37,61 +37,61 @@ def run(configs, fake_clock, backends, **overrides):
 def test_timed_runs_fill_the_budget_after_warm_up(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, STEP)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend})
-    (entry,) = result["batches"]
-    assert result["status"] == "ok"
-    assert entry["warmup_runs"] == 2  # 0.125 s, then 0.25 s >= warmup_s
-    assert entry["runs"] == 8  # 8 x 0.125 s = the 1 s budget
+    (entry,) = result.batches
+    assert result.status == "ok"
+    assert entry.warmup_runs == 2  # 0.125 s, then 0.25 s >= warmup_s
+    assert entry.runs == 8  # 8 x 0.125 s = the 1 s budget
     assert len(backend.calls) == 10
-    assert entry["latency_ms"]["p50"] == pytest.approx(125.0)
-    assert entry["images_per_s"] == pytest.approx(8.0)
+    assert entry.latency_ms.p50 == pytest.approx(125.0)
+    assert entry.images_per_s == pytest.approx(8.0)
     assert backend.closed
 
 
 def test_min_runs_wins_over_a_short_budget(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, STEP)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend}, budget_s=0.25, min_runs=3)
-    assert result["batches"][0]["runs"] == 3
+    assert result.batches[0].runs == 3
 
 
 def test_max_runs_caps_the_timed_runs(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, STEP)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend}, budget_s=50.0, min_runs=1, max_runs=5)
-    assert result["batches"][0]["runs"] == 5
+    assert result.batches[0].runs == 5
 
 
 def test_json_fields_per_batch_and_per_image(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, STEP)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend}, batch_sizes=(4,))
-    entry = result["batches"][0]
+    entry = result.batches[0]
     for key in ("p50", "p90", "p99", "mean", "min", "max", "std", "count"):
-        assert key in entry["latency_ms"] and key in entry["per_image_ms"]
-    assert entry["latency_ms"]["p99"] == pytest.approx(500.0)
-    assert entry["per_image_ms"]["p50"] == pytest.approx(125.0)
-    assert entry["images_per_s"] == pytest.approx(8.0)
-    assert entry["first_run_ms"] == pytest.approx(500.0)
-    assert result["open_s"] == 0.0
+        assert key in entry.latency_ms.to_json() and key in entry.per_image_ms.to_json()
+    assert entry.latency_ms.p99 == pytest.approx(500.0)
+    assert entry.per_image_ms.p50 == pytest.approx(125.0)
+    assert entry.images_per_s == pytest.approx(8.0)
+    assert entry.first_run_ms == pytest.approx(500.0)
+    assert result.open_s == 0.0
     assert set(backend.calls) == {4}
 
 
 def test_a_batch_that_does_not_fit_the_time_limit_is_skipped_with_its_need(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, STEP)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend}, batch_sizes=(32, 1), time_limit_s=4.0)
-    small, large = result["batches"]
-    assert (small["batch"], small["status"], small["runs"]) == (1, "ok", 8)
-    assert (large["batch"], large["status"]) == (32, "skipped")
+    small, large = result.batches
+    assert (small.batch, small.status, small.runs) == (1, "ok", 8)
+    assert (large.batch, large.status) == (32, "skipped")
     # estimate: 0.125 s per image x 32 = 4 s a run; a warm-up and a run need 8 s, 2.75 s are left
-    assert "needs about 8.0 s" in large["reason"] and "2.8 s of this configuration's share" in large["reason"]
-    assert "raise --time-limit" in large["reason"]
+    assert "needs about 8.0 s" in large.reason and "2.8 s of this configuration's share" in large.reason
+    assert "raise --time-limit" in large.reason
     assert set(backend.calls) == {1}
-    assert result["status"] == "ok"
+    assert result.status == "ok"
 
 
 def test_a_run_longer_than_the_share_is_made_once_and_noted(fake_clock, FakeBackend):
     backend = FakeBackend(fake_clock, 1.0)
     (result,), _ = run([Config("a", "fp32")], fake_clock, {"a": backend}, time_limit_s=1.5, budget_s=10.0)
-    entry = result["batches"][0]
-    assert entry["warmup_runs"] == 1 and entry["runs"] == 1
-    assert "fewer than --min-runs 3" in entry["note"]
+    entry = result.batches[0]
+    assert entry.warmup_runs == 1 and entry.runs == 1
+    assert "fewer than --min-runs 3" in entry.note
 
 
 def test_the_time_limit_is_shared_between_configurations(fake_clock, FakeBackend):
@@ -106,7 +106,7 @@ def test_the_time_limit_is_shared_between_configurations(fake_clock, FakeBackend
         max_runs=1000,
     )
     assert opened == ["a", "b"]
-    assert [r["batches"][0]["runs"] for r in results] == [38, 38]  # (5 s share - 0.25 s warm-up) / 0.125 s
+    assert [r.batches[0].runs for r in results] == [38, 38]  # (5 s share - 0.25 s warm-up) / 0.125 s
     assert fake_clock.now - start == pytest.approx(10.0)
 
 
@@ -153,13 +153,13 @@ def test_unavailable_and_broken_backends_become_statuses(fake_clock, FakeBackend
     }
     configs = [Config(name, "fp32") for name in backends] + [Config("planned", "fp32").skip("no file")]
     results, opened = run(configs, fake_clock, backends)
-    by_name = {r["backend"]: r for r in results}
-    assert by_name["missing"]["status"] == "skipped" and "msau[thing]" in by_name["missing"]["reason"]
-    assert by_name["crash"]["status"] == "failed" and by_name["crash"]["reason"] == "RuntimeError: cannot open"
-    assert by_name["broken"]["status"] == "failed" and by_name["broken"]["reason"] == "RuntimeError: kernel exploded"
-    assert by_name["shape"]["status"] == "failed" and "expected (1, 2, 32, 32)" in by_name["shape"]["reason"]
-    assert by_name["good"]["status"] == "ok"
-    assert by_name["planned"]["status"] == "skipped" and by_name["planned"]["batches"] == []
+    by_name = {r.backend: r for r in results}
+    assert by_name["missing"].status == "skipped" and "msau[thing]" in by_name["missing"].reason
+    assert by_name["crash"].status == "failed" and by_name["crash"].reason == "RuntimeError: cannot open"
+    assert by_name["broken"].status == "failed" and by_name["broken"].reason == "RuntimeError: kernel exploded"
+    assert by_name["shape"].status == "failed" and "expected (1, 2, 32, 32)" in by_name["shape"].reason
+    assert by_name["good"].status == "ok"
+    assert by_name["planned"].status == "skipped" and by_name["planned"].batches == []
     assert "planned" not in opened
 
 
@@ -198,9 +198,9 @@ def test_a_configuration_whose_process_dies_is_failed_with_its_last_words(tmp_pa
     configs = [Config("onnxruntime", "fp32"), Config("torch", "bf16").skip("no bf16 here")]
     settings = LatencySettings(batch_sizes=(1,), sizes=(32,), time_limit_s=1.0)
     failed, skipped = run_latency_isolated(configs, settings, progress=lines.append, python=str(dying))
-    assert failed["status"] == "failed" and failed["reason"] == "its process ended with code 3: Fatal: out of cheese"
+    assert failed.status == "failed" and failed.reason == "its process ended with code 3: Fatal: out of cheese"
     assert lines == ["Fatal: out of cheese"]
-    assert skipped["status"] == "skipped" and skipped["reason"] == "no bf16 here"
+    assert skipped.status == "skipped" and skipped.reason == "no bf16 here"
 
 
 def test_auto_is_set_against_the_fastest_measured(monkeypatch, tmp_path):

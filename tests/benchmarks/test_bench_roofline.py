@@ -10,6 +10,7 @@ from msau.benchmarks.roofline import (
     onnx_gflops,
     peak_key,
 )
+from msau.benchmarks.schema import ConfigResult
 
 
 def test_achieved_and_fraction_arithmetic():
@@ -54,22 +55,26 @@ def test_model_gflops_falls_back_to_the_checkpoint(tiny_artifacts, monkeypatch):
 
 
 def test_annotate_reads_each_result_against_its_precisions_peak():
+    def result(precision, *batches):
+        return ConfigResult.from_json(
+            {"backend": "b", "precision": precision, "status": "ok", "on_gpu": False, "batches": list(batches)}
+        )
+
     results = [
-        {
-            "precision": "fp32",
-            "on_gpu": False,
-            "batches": [{"status": "ok", "size": 256, "images_per_s": 5.0}, {"status": "skipped", "size": 256}],
-        },
-        {"precision": "bf16", "on_gpu": False, "batches": [{"status": "ok", "size": 256, "images_per_s": 10.0}]},
+        result("fp32", {"status": "ok", "size": 256, "batch": 1, "images_per_s": 5.0},
+               {"status": "skipped", "size": 256, "batch": 8}),
+        result("bf16", {"status": "ok", "size": 256, "batch": 1, "images_per_s": 10.0}),
     ]
     peaks = {"cpu/fp32": {"gflops": 100.0}, "cpu/bf16": {"gflops": 400.0}}
-    annotate(results, {256: 10.0}, peaks)
-    first, skipped = results[0]["batches"]
-    assert first["achieved_gflops_per_s"] == pytest.approx(50.0)
-    assert first["fraction_of_peak"] == pytest.approx(0.5)
-    assert first["peak_key"] == "cpu/fp32"
-    assert "achieved_gflops_per_s" not in skipped
-    assert results[1]["batches"][0]["fraction_of_peak"] == pytest.approx(0.25)
+    results = annotate(results, {256: 10.0}, peaks)
+    first, skipped = results[0].batches
+    assert first.achieved_gflops_per_s == pytest.approx(50.0)
+    assert first.fraction_of_peak == pytest.approx(0.5)
+    assert first.peak_key == "cpu/fp32"
+    assert "achieved_gflops_per_s" not in skipped.to_json()
+    assert results[1].batches[0].fraction_of_peak == pytest.approx(0.25)
+    unpeaked = annotate(results[1:], {}, {})[0].batches[0].to_json()
+    assert (unpeaked["gflops_per_image"], unpeaked["fraction_of_peak"]) == (None, None)  # written as null
     assert peak_key(True, "fp16") == "gpu/fp16"
 
 

@@ -122,3 +122,6 @@ def test_field_set_after_reading_is_written_after_the_source_keys():
     result = ConfigResult.from_json({"backend": "torch", "precision": "fp32", "status": "ok", "reason": ""})
     assert list(replace(result, on_gpu=True).to_json()) == ["backend", "precision", "status", "reason", "on_gpu"]
     assert list(result.to_json()) == ["backend", "precision", "status", "reason"]
+
+    added = replace(result, extra={"runtime_work": {"runs": 2}}).to_json()
+    assert added == {"backend": "torch", "precision": "fp32", "status": "ok", "reason": "", "runtime_work": {"runs": 2}}
