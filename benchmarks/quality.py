@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from msau.benchmarks.configs import FAILED, OK, Config, check_output, classify_open_error, open_config, run_error
+from msau.benchmarks.schema import ConfigResult
 from msau.runtime.contract import AB_SCALE, DEFAULT_SIZE, check_size
 from msau.runtime.encoding import center_crop, encode, finish
 from msau.runtime.hints import Hints, sample_hints
@@ -151,6 +152,18 @@ def _reference_order(configs: list[Config], reference: tuple[str, str]) -> list[
     return sorted(configs, key=rank)  # stable: registry order within a rank
 
 
+@dataclass(frozen=True)
+class QualityOutcome:
+    """What run_quality measured: the reference's key ("torch/fp32", the fp32 configuration used instead, or
+    None), one result per configuration in the given order, and for the contact sheet the first keep_images
+    results {ratio: {key: [RGB uint8, ...]}} and their hints {ratio: [Hints, ...]} (not for JSON)."""
+
+    reference: str | None
+    results: list[ConfigResult]
+    samples: dict[float, dict[str, list[np.ndarray]]]
+    hints: dict[float, list[Hints]]
+
+
 def run_quality(
     configs: list[Config],
     photos: Sequence[Photo],
@@ -163,14 +176,12 @@ def run_quality(
     keep_images: int = 0,
     progress: Callable[[str], None] | None = None,
     refine: bool = True,
-) -> dict:
+) -> QualityOutcome:
     """Quality of every configuration that is not already skipped; refine=False scores the network without the
     runtime's hint correction and propagation (as msau-run --no-refine).
 
-    Returns {"reference": "torch/fp32" (or the fp32 configuration used instead, or None), "results": one
-    per configuration in the given order, "samples": {ratio: {key: [RGB uint8, ...]}} for the first
-    keep_images photos (for the contact sheet; not for JSON)}. A result holds backend, precision, device,
-    artifact, artifact_mb, status, reason and by_ratio: ratio, psnr, ssim (means), psnr_per_image,
+    Returns a QualityOutcome (samples and hints for the first keep_images photos). A result holds backend,
+    precision, device, artifact, artifact_mb, status, reason and by_ratio: ratio, psnr, ssim (means), psnr_per_image,
     ssim_per_image and parity (None for the reference itself or without one).
     """
     sets = [prepare(photos, ratio, seed, grid) for ratio in ratios]
@@ -226,12 +237,12 @@ def run_quality(
         if is_reference:
             reference_key = config.key
             reference_out = {s.ratio: (out, rgb) for s, out, rgb in zip(sets, outputs, rgb_sets)}
-    return {
-        "reference": reference_key,
-        "results": [results[id(c)] for c in configs],
-        "samples": samples,
-        "hints": {s.ratio: s.hints[:keep_images] for s in sets},
-    }
+    return QualityOutcome(
+        reference=reference_key,
+        results=[ConfigResult.from_json(results[id(c)]) for c in configs],  # the working dicts, complete
+        samples=samples,
+        hints={s.ratio: s.hints[:keep_images] for s in sets},
+    )
 
 
 def quality_settings(

@@ -162,22 +162,20 @@ def quality_document(
         progress=progress,
         refine=refine,
     )
-    for result, config in zip(outcome["results"], configs):
-        result["on_gpu"] = on_gpu(config)
+    results = [replace(result, on_gpu=on_gpu(config)) for result, config in zip(outcome.results, configs)]
     sheet_written = None
     if sheet is not None:
         ratio = sheet_ratio if sheet_ratio is not None else (0.005 if 0.005 in ratios else max(ratios))
         shown = photos[:sheet_images]
-        results = {key: images for key, images in outcome["samples"][ratio].items()}
-        image = contact_sheet([p.ground_truth for p in shown], outcome["hints"][ratio], results, ratio)
+        image = contact_sheet([p.ground_truth for p in shown], outcome.hints[ratio], outcome.samples[ratio], ratio)
         sheet_written = str(write_contact_sheet(sheet, image))
     document.update(
         host=_host(load),
         model={"path": str(model)},
         images={"folder": str(folder), "files": [p.name for p in photos], "left_out": left_out},
         settings=quality_settings(size, ratios, seed, grid, batch_size, refine),
-        reference=outcome["reference"],
-        results=outcome["results"],
+        reference=outcome.reference,
+        results=[r.to_json() for r in results],
         contact_sheet=sheet_written,
     )
     return Document.from_json(document)

@@ -56,15 +56,15 @@ def test_a_backend_with_the_true_colours_scores_near_perfect(photos):
         reference=("truth", "fp32"),
         refine=False,  # the propagation assumes an imperfect network; a perfect one is best left alone
     )
-    (result,) = outcome["results"]
-    assert result["status"] == "ok"
-    assert [e["ratio"] for e in result["by_ratio"]] == [0.0, 0.01]
-    for entry in result["by_ratio"]:
-        assert len(entry["psnr_per_image"]) == 3
-        assert entry["psnr"] >= 50.0  # only Lab -> sRGB uint8 rounding separates it from the truth
-        assert entry["ssim"] >= 0.999
-        assert entry["parity"] is None  # it is the reference
-    assert outcome["reference"] == "truth/fp32"
+    (result,) = outcome.results
+    assert result.status == "ok"
+    assert [e.ratio for e in result.by_ratio] == [0.0, 0.01]
+    for entry in result.by_ratio:
+        assert len(entry.psnr_per_image) == 3
+        assert entry.psnr >= 50.0  # only Lab -> sRGB uint8 rounding separates it from the truth
+        assert entry.ssim >= 0.999
+        assert entry.parity is None  # it is the reference
+    assert outcome.reference == "truth/fp32"
     assert backends["truth"].closed
 
 
@@ -74,12 +74,12 @@ def test_parity_against_the_reference_is_in_cie_units(photos):
     outcome = run_quality(
         configs, photos, ratios=(0.005,), opener=lambda c: backends[c.backend], reference=("truth", "fp32")
     )
-    shifted, truth = outcome["results"]  # results keep the given order; the reference ran first
-    parity = shifted["by_ratio"][0]["parity"]
+    shifted, truth = outcome.results  # results keep the given order; the reference ran first
+    parity = shifted.by_ratio[0].parity
     assert parity["max_abs_ab"] == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
     assert parity["mean_abs_ab"] == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
     assert 25.0 < parity["psnr_vs_reference"] < 60.0
-    assert shifted["by_ratio"][0]["psnr"] < truth["by_ratio"][0]["psnr"]
+    assert shifted.by_ratio[0].psnr < truth.by_ratio[0].psnr
 
 
 def test_without_the_reference_the_first_fp32_result_is_used(photos):
@@ -90,9 +90,9 @@ def test_without_the_reference_the_first_fp32_result_is_used(photos):
         Config("shifted", "bf16"),
     ]
     outcome = run_quality(configs, photos, ratios=(0.0,), opener=lambda c: backends[c.backend])
-    assert outcome["reference"] == "truth/fp32"
-    assert outcome["results"][0]["status"] == "skipped"
-    assert outcome["results"][2]["by_ratio"][0]["parity"]["max_abs_ab"] == pytest.approx(2.2, abs=1e-4)
+    assert outcome.reference == "truth/fp32"
+    assert outcome.results[0].status == "skipped"
+    assert outcome.results[2].by_ratio[0].parity["max_abs_ab"] == pytest.approx(2.2, abs=1e-4)
 
 
 def test_broken_backends_are_statuses_not_crashes(photos):
@@ -106,10 +106,10 @@ def test_broken_backends_are_statuses_not_crashes(photos):
         return NaNBackend(photos)
 
     outcome = run_quality([Config("missing", "fp32"), Config("nan", "fp32")], photos, ratios=(0.0,), opener=opener)
-    missing, nan = outcome["results"]
-    assert missing["status"] == "skipped" and "no such checkpoint" in missing["reason"]
-    assert nan["status"] == "failed" and "non-finite" in nan["reason"]
-    assert outcome["reference"] is None
+    missing, nan = outcome.results
+    assert missing.status == "skipped" and "no such checkpoint" in missing.reason
+    assert nan.status == "failed" and "non-finite" in nan.reason
+    assert outcome.reference is None
 
 
 def test_hints_are_seeded_per_photo(photos):
@@ -168,10 +168,10 @@ def test_tiny_model_onnxruntime_matches_torch_fp32(tiny_artifacts, photos):
     configs = plan_configs(tiny_artifacts, backends=["onnxruntime", "torch"], precisions=["fp32"])
     assert [(c.backend, c.status) for c in configs] == [("onnxruntime", "ok"), ("torch", "ok")]
     outcome = run_quality(configs, photos, ratios=(0.0, 0.01), batch_size=2)
-    assert outcome["reference"] == "torch/fp32"
-    ort, torch_result = outcome["results"]
-    assert ort["status"] == torch_result["status"] == "ok"
-    for entry, ref in zip(ort["by_ratio"], torch_result["by_ratio"]):
-        assert entry["parity"]["max_abs_ab"] < 0.01  # CIE units: float32 rounding only
-        assert entry["psnr"] == pytest.approx(ref["psnr"], abs=0.05)
-        assert 0.0 < entry["ssim"] <= 1.0
+    assert outcome.reference == "torch/fp32"
+    ort, torch_result = outcome.results
+    assert ort.status == torch_result.status == "ok"
+    for entry, ref in zip(ort.by_ratio, torch_result.by_ratio):
+        assert entry.parity["max_abs_ab"] < 0.01  # CIE units: float32 rounding only
+        assert entry.psnr == pytest.approx(ref.psnr, abs=0.05)
+        assert 0.0 < entry.ssim <= 1.0
