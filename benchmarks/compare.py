@@ -68,7 +68,7 @@ def compare_rows(
             fields.update(
                 psnr=entry.psnr,
                 ssim=entry.ssim,
-                max_abs_ab=entry.parity["max_abs_ab"] if entry.parity else None,
+                max_abs_ab=entry.parity.max_abs_ab if entry.parity else None,
             )
         if lat is not None and lat.status == OK:
             if (one := batch_entry(lat, size, 1)) is not None:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from msau.benchmarks.outputs import read_float
-from msau.benchmarks.schema import Document
+from msau.benchmarks.schema import Document, Parity
 
 Table = tuple[list[str], list[list[str]]]
 REASON_CHARS = 72
@@ -181,14 +181,14 @@ def quality_table(document: Document, reason_chars: int | None = REASON_CHARS) -
             continue
         is_reference = document.reference == result.name
         for entry in result.by_ratio:
-            parity = entry.parity or {}
+            parity = entry.parity or Parity()
             tail = (
                 ["ref"] * 3
                 if is_reference
                 else [
-                    small(parity.get("max_abs_ab")),
-                    small(parity.get("mean_abs_ab")),
-                    fmt(parity.get("psnr_vs_reference")),
+                    small(parity.max_abs_ab),
+                    small(parity.mean_abs_ab),
+                    fmt(parity.psnr_vs_reference),
                 ]
             )
             rows.append(

@@ -153,6 +153,15 @@ class BatchEntry(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Parity(Record):
+    """How far a configuration's output is from the reference's: ab in CIE units, the RGB result as PSNR."""
+
+    max_abs_ab: JsonNumber | None = None
+    mean_abs_ab: JsonNumber | None = None
+    psnr_vs_reference: JsonNumber | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RatioEntry(Record):
     """Quality at one hint ratio: mean PSNR and SSIM, per image, and parity against the reference."""
 
@@ -161,7 +170,9 @@ class RatioEntry(Record):
     ssim: JsonNumber | None = None
     psnr_per_image: list[JsonNumber] | None = None
     ssim_per_image: list[JsonNumber] | None = None
-    parity: Json | None = None  # {"max_abs_ab", "mean_abs_ab", "psnr_vs_reference", ...} or None
+    parity: Parity | None = None  # None for the reference itself or without one
+
+    nested: ClassVar[dict[str, tuple[str, str]]] = {"parity": (_ONE, "Parity")}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -76,9 +76,9 @@ def test_parity_against_the_reference_is_in_cie_units(photos):
     )
     shifted, truth = outcome.results  # results keep the given order; the reference ran first
     parity = shifted.by_ratio[0].parity
-    assert parity["max_abs_ab"] == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
-    assert parity["mean_abs_ab"] == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
-    assert 25.0 < parity["psnr_vs_reference"] < 60.0
+    assert parity.max_abs_ab == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
+    assert parity.mean_abs_ab == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
+    assert 25.0 < parity.psnr_vs_reference < 60.0
     assert shifted.by_ratio[0].psnr < truth.by_ratio[0].psnr
 
 
@@ -92,7 +92,7 @@ def test_without_the_reference_the_first_fp32_result_is_used(photos):
     outcome = run_quality(configs, photos, ratios=(0.0,), opener=lambda c: backends[c.backend])
     assert outcome.reference == "truth/fp32"
     assert outcome.results[0].status == "skipped"
-    assert outcome.results[2].by_ratio[0].parity["max_abs_ab"] == pytest.approx(2.2, abs=1e-4)
+    assert outcome.results[2].by_ratio[0].parity.max_abs_ab == pytest.approx(2.2, abs=1e-4)
 
 
 def test_broken_backends_are_statuses_not_crashes(photos):
@@ -172,6 +172,6 @@ def test_tiny_model_onnxruntime_matches_torch_fp32(tiny_artifacts, photos):
     ort, torch_result = outcome.results
     assert ort.status == torch_result.status == "ok"
     for entry, ref in zip(ort.by_ratio, torch_result.by_ratio):
-        assert entry.parity["max_abs_ab"] < 0.01  # CIE units: float32 rounding only
+        assert entry.parity.max_abs_ab < 0.01  # CIE units: float32 rounding only
         assert entry.psnr == pytest.approx(ref.psnr, abs=0.05)
         assert 0.0 < entry.ssim <= 1.0
