@@ -49,7 +49,7 @@ def _label(result: ConfigResult | CompareRow) -> str:
 def plot_latency(document: Document, path: str | Path) -> Path:
     """Latency vs batch size per configuration (one column of panels per input size)."""
     plt = _pyplot()
-    sizes = document.settings["sizes"]
+    sizes = document.settings.sizes
     figure, axes = plt.subplots(2, len(sizes), figsize=(6.5 * len(sizes), 7), squeeze=False)
     for column, size in enumerate(sizes):
         top, bottom = axes[0][column], axes[1][column]
@@ -64,7 +64,7 @@ def plot_latency(document: Document, path: str | Path) -> Path:
                 batches, p50, [read_float(b.per_image_ms.p99) for b in points], color=line.get_color(), alpha=0.15
             )
             bottom.plot(batches, [read_float(b.images_per_s) for b in points], marker="o", label=_label(result))
-        ticks = sorted(document.settings["batch_sizes"])
+        ticks = sorted(document.settings.batch_sizes)
         for axis, ylabel in ((top, "ms per image (p50, shaded up to p99)"), (bottom, "images / s")):
             axis.set_xscale("log", base=2)
             axis.set_xticks(ticks, [str(t) for t in ticks])
@@ -109,7 +109,7 @@ def plot_compare(document: Document, path: str | Path) -> Path:
     labels = [f"{r.backend} {r.precision}" for r in rows]
     values = [read_float(r.images_per_s) for r in rows]
     bars = axis.barh(labels, values, color="tab:blue")
-    ratio = read_float(document.settings["ratio"]) * 100
+    ratio = read_float(document.settings.ratio) * 100
     for bar, row in zip(bars, rows):
         psnr = "-" if row.psnr is None else f"{read_float(row.psnr):.2f} dB"
         axis.annotate(

@@ -343,7 +343,7 @@ def method_lines(document: Document) -> list[str]:
     kind = document.kind
     settings = document.settings
     if kind == "compare":
-        ratio = read_float(settings["ratio"])
+        ratio = read_float(settings.ratio)
         return (
             [
                 f"Comparison: quality at {ratio * 100:g}% hints; ms/img b1 is the per-image p50 at batch 1; img/s at "
@@ -355,9 +355,9 @@ def method_lines(document: Document) -> list[str]:
     if kind == "latency":
         model = document.model or {}
         return [
-            f"Latency: sizes {settings['sizes']}, batch sizes {settings['batch_sizes']}; per measurement at least one "
-            f"warm-up run (until {settings['warmup_s']} s), then timed runs until {settings['budget_s']} s and at least "
-            f"{settings['min_runs']} runs, within a fair share of an overall {settings['time_limit_s']} s limit "
+            f"Latency: sizes {settings.sizes}, batch sizes {settings.batch_sizes}; per measurement at least one "
+            f"warm-up run (until {settings.warmup_s} s), then timed runs until {settings.budget_s} s and at least "
+            f"{settings.min_runs} runs, within a fair share of an overall {settings.time_limit_s} s limit "
             "(measurements that do not fit are listed as skipped). Times are wall-clock around backend.infer on host "
             "arrays (host-device copies included); percentiles use linear interpolation (numpy's default).",
             f"Roofline: GFLOPs per image {gflops_text(model.get('gflops_per_image'))} "
@@ -369,8 +369,8 @@ def method_lines(document: Document) -> list[str]:
     if kind == "quality":
         return [
             f"Quality: {len(document.images['files'])} photo(s) from {document.images['folder']}; "
-            f"{settings['preprocessing']}; hints: {settings['hint_sampling']} (seed {settings['seed']}"
-            f"{', with the 7x7 grid' if settings['grid'] else ''}); {settings['metrics']}; parity: {settings['parity']} "
+            f"{settings.preprocessing}; hints: {settings.hint_sampling} (seed {settings.seed}"
+            f"{', with the 7x7 grid' if settings.grid else ''}); {settings.metrics}; parity: {settings.parity} "
             f"against {document.reference or 'no reference (none ran)'}.",
         ]
     raise ValueError(f"unknown result kind {kind!r}")

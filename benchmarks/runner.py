@@ -183,7 +183,7 @@ def quality_document(
 
 def compare_document(latency: Document, quality: Document, ratio: float, command: str) -> Document:
     """The comparison document built from a latency and a quality document of the same configurations."""
-    size = latency.settings["sizes"][0]
+    size = latency.settings.sizes[0]
     document = _header("compare", command)
     rows = compare_rows(latency.results, quality.results, ratio, size, quality.reference)
     nested = {}

@@ -267,6 +267,32 @@ class CompareRow(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Settings(Record):
+    """What a run measured and how: latency (LatencySettings' fields), quality (quality.quality_settings) or
+    compare (ratio and size); each kind fills its own fields."""
+
+    sizes: list[int] | None = None
+    batch_sizes: list[int] | None = None
+    time_limit_s: JsonNumber | None = None
+    budget_s: JsonNumber | None = None
+    warmup_s: JsonNumber | None = None
+    min_runs: int | None = None
+    max_runs: int | None = None
+    seed: int | None = None
+    device_timing: bool | None = None
+    size: int | None = None
+    ratios: list[JsonNumber] | None = None
+    grid: bool | None = None
+    batch_size: int | None = None
+    hint_propagation: bool | None = None
+    preprocessing: str | None = None
+    hint_sampling: str | None = None
+    metrics: str | None = None
+    parity: str | None = None
+    ratio: JsonNumber | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Document(Record):
     """A whole result document of kind latency, quality or compare (a compare nests the other two)."""
 
@@ -276,7 +302,7 @@ class Document(Record):
     command: str | None = None
     host: Json | None = None  # msau.benchmarks.hostinfo.host_facts plus load_average
     model: Json | None = None  # {"path", "gflops_per_image", "gflops_source"}
-    settings: Json | None = None
+    settings: Settings | None = None
     peaks: dict[str, Peak] | None = None
     results: list[ConfigResult] = field(default_factory=list)
     runtime_work: list[RuntimeWorkRow] | None = None
@@ -291,6 +317,7 @@ class Document(Record):
     quality: Document | None = None
 
     nested: ClassVar[dict[str, tuple[str, str]]] = {
+        "settings": (_ONE, "Settings"),
         "peaks": (_MAP, "Peak"),
         "results": (_LIST, "ConfigResult"),
         "runtime_work": (_LIST, "RuntimeWorkRow"),
