@@ -300,7 +300,9 @@ def _results(ray, jobs, colorizer_options, settings, workers, opener):
             ColorizeBatches,
             batch_size=per_task,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers),
+            # One task at a time per actor: a task queued behind a photo that kills its worker would lose a try too,
+            # and a good photo could run out of tries that way.
+            compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             num_cpus=actor_threads(colorizer_options),
             num_gpus=settings.gpus_per_worker or None,
             max_task_retries=TASK_TRIES - 1,  # actors are restarted without limit (Ray Data's default)
