@@ -9,13 +9,13 @@ a small function so that the choice can be tested without the hardware.
 On the CPU (the shipped model, 256x256, batch 1, each backend in its own process): OpenVINO beat ONNX Runtime in
 fp32 on every CPU measured (AVX2-only AMD EPYC: 83-93 vs 96-98 ms; AVX-512 + AMX Intel Xeon: see
 benchmarks/results/2026-12-01-cpu.md), and bf16 ran 1.7x or more faster than fp32 where the CPU computes it
-natively (AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. So:
-OpenVINO bf16 with AVX512-BF16 or AMX, OpenVINO fp32 otherwise (AVX2, AVX-512 with or without VNNI).
-INT8: where a quantized ``<stem>.int8.onnx`` ships beside the model and the CPU has int8 dot products in one
-instruction but no native bf16 (VNNI without AVX512-BF16: INT8_FLAGS), cpu_plan takes int8 (1.9x fp32 on
-OpenVINO, 0.1 dB below it: benchmarks/results/2026-12-01-int8.md). Where bf16 is native it stays first: on AMX
-the INT8 model ran slower than bf16, and bf16 costs no PSNR. On AVX2 alone int8 is not chosen until it is
-measured faster there.
+natively (AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. The
+quantized ``<stem>.int8.onnx`` (0.1 dB below fp32 as served) ran faster than fp32 on OpenVINO at every
+instruction set measured, with OpenVINO's kernels capped by ONEDNN_MAX_CPU_ISA on one Xeon
+(benchmarks/results/2026-12-01-auto.md): AVX2 61-66 vs 83-98 ms (VPMADDUBSW, three instructions per int8 dot
+product), AVX-512 without VNNI 49 vs 65 ms, AVX512-VNNI 36 vs 59 ms; but slower than bf16 where bf16 is native
+(AMX: 24 vs 13 ms). So: OpenVINO bf16 with AVX512-BF16 or AMX; otherwise OpenVINO int8 where the INT8 model ships
+and the CPU has AVX2 (oneDNN's int8 kernels start there); otherwise OpenVINO fp32.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def openvino_bf16() -> bool:
 
 # CPU features as /proc/cpuinfo names them.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # native bf16 dot products
-INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # int8 dot products in one instruction (AVX2 needs three)
+INT8_FLAGS = ("avx2",)  # oneDNN's int8 kernels start at AVX2 (three instructions per dot product); VNNI and AMX only add speed
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class CpuCapabilities:
 
     @property
     def fast_int8(self) -> bool:
-        """int8 dot products in one instruction (VNNI or AMX), unless OpenVINO reports no INT8."""
+        """int8 kernels that beat fp32 (AVX2 and up, VNNI or AMX), unless OpenVINO reports no INT8."""
         return any(flag in self.flags for flag in INT8_FLAGS) and (not self.openvino or "INT8" in self.openvino)
 
 
@@ -160,8 +160,8 @@ def cpu_plan(capabilities: CpuCapabilities, int8_model: bool = False) -> CpuPlan
     if capabilities.bf16:
         return CpuPlan("openvino", "bf16", "native bf16 on this CPU (AVX512-BF16 or AMX)")
     if int8_model and capabilities.fast_int8:
-        return CpuPlan("openvino", "int8", "VNNI without native bf16 on this CPU, and an INT8 model ships")
-    return CpuPlan("openvino", "fp32", "no native bf16 on this CPU; OpenVINO fp32 beat ONNX Runtime fp32")
+        return CpuPlan("openvino", "int8", "no native bf16 on this CPU, and an INT8 model ships (faster than fp32 from AVX2 up)")
+    return CpuPlan("openvino", "fp32", "no native bf16 on this CPU and no INT8 model; OpenVINO fp32 beat ONNX Runtime fp32")
 
 
 def int8_model_beside(path: Path) -> bool:
