@@ -1,5 +1,6 @@
 """msau-bench: latency, quality and comparison benchmarks of every backend and precision; tables on stdout,
---json result documents, --plot PNG plots, --markdown results files (benchmarks/results/<date>-cpu.md)."""
+--json result documents, --plot PNG plots, --markdown results files (benchmarks/results/<date>-cpu.md); and
+`pipeline`: msau-run's batch pipeline against the backend alone (msau.benchmarks.pipeline)."""
 
 from __future__ import annotations
 
@@ -186,6 +187,90 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_pipeline(commands) -> None:
+    from msau.benchmarks import pipeline as bench
+    from msau.runtime.colorizer import BACKEND_CHOICES
+    from msau.runtime.image_io import WRITE_FORMATS
+
+    parser = commands.add_parser(
+        "pipeline",
+        help="does msau-run keep the backend busy? its images/s against the backend's own, per batch size",
+        description="Writes --images generated colour photos as grayscale files, with a hint file each (0.5 % of "
+        "the pixels, sampled from the colour photo), into a temporary folder, opens one Colorizer and, per batch "
+        "size: (a) the backend's own images/s: Colorizer.infer on already prepared inputs of that batch size, "
+        "repeated, no file I/O; (b) the pipeline's images/s: msau-run's batch pipeline (msau.runtime.batch.run_jobs: "
+        "reading and decoding, then finishing and writing in threads around the backend calls) on the whole folder, "
+        "with the jobs msau-run makes for it, writing into a temporary folder. Prints both, their ratio, and the "
+        "figure of issue 16: at the batch size where the backend is fastest, the pipeline's images/s over the "
+        "backend's (the target is 90 %). It takes --images colorizations and --budget seconds of backend calls per "
+        "batch size.",
+        epilog="Example: msau-bench pipeline --images 64 --batch-sizes 1 4 8 16 --json pipeline.json",
+    )
+    what = parser.add_argument_group("what runs")
+    what.add_argument(
+        "--model", type=Path, help="ONNX model, TensorRT engine or .safetensors (default: the shipped model)"
+    )
+    what.add_argument(
+        "--backend", choices=BACKEND_CHOICES, default="auto", help="as msau-run's (default: %(default)s: the fastest here)"
+    )
+    what.add_argument("--precision", choices=list(PRECISIONS), help="as msau-run's (default: the backend's choice)")
+    what.add_argument("--device", help="as msau-run's, e.g. cpu, cuda, cuda:1")
+    what.add_argument("--threads", type=int, metavar="N", help="backend CPU threads (default: the backend's choice)")
+    what.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="PX", help="network size (default: %(default)s)")
+    what.add_argument(
+        "--no-refine", action="store_true", help="without the hint correction and propagation (as msau-run --no-refine)"
+    )
+    photos = parser.add_argument_group("photos and timing")
+    photos.add_argument(
+        "--images", type=int, default=bench.DEFAULT_IMAGES, metavar="N", help="photos to generate (default: %(default)s)"
+    )
+    photos.add_argument(
+        "--photo-size",
+        type=int,
+        default=bench.DEFAULT_PHOTO_SIZE,
+        metavar="PX",
+        help="side of the square photos in pixels (default: %(default)s)",
+    )
+    photos.add_argument(
+        "--input-format",
+        choices=sorted(WRITE_FORMATS),
+        default=bench.DEFAULT_INPUT_FORMAT,
+        help="file format of the grayscale photos (default: %(default)s)",
+    )
+    photos.add_argument(
+        "--format",
+        choices=sorted(WRITE_FORMATS),
+        default=bench.DEFAULT_OUTPUT_FORMAT,
+        help="file format of the results, as msau-run --format (default: %(default)s)",
+    )
+    photos.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=list(bench.DEFAULT_BATCH_SIZES),
+        metavar="N",
+        help="batch sizes, each at most --images (default: %(default)s)",
+    )
+    photos.add_argument(
+        "--workers",
+        type=int,
+        default=bench.DEFAULT_WORKERS,
+        metavar="N",
+        help="the pipeline's reading and writing threads, as msau-run --workers (default: %(default)s)",
+    )
+    photos.add_argument(
+        "--budget",
+        type=float,
+        default=bench.DEFAULT_BUDGET_S,
+        metavar="S",
+        help="seconds of timed backend calls per batch size, at least 3 calls (default: %(default)s)",
+    )
+    photos.add_argument("--seed", type=int, default=0, help="photo and hint seed; photo i uses seed + i (default: 0)")
+    parser.add_argument_group("outputs").add_argument(
+        "--json", type=Path, metavar="FILE", help="write the numbers, the host's CPU model and flags as JSON"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msau-bench",
@@ -246,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="hint ratio for the quality columns (default: %(default)s)",
     )
     compare.add_argument("--size", type=_positive_int, default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+
+    _add_pipeline(commands)
 
     report = commands.add_parser("report", help="tables and a markdown results file from saved --json documents")
     report.add_argument("documents", nargs="+", type=Path, metavar="JSON", help="documents written by --json")
@@ -391,6 +478,54 @@ def _run_compare(args, command: str) -> Document:
     return compare_document(latency, quality, args.ratio, command)
 
 
+def _run_pipeline(args: argparse.Namespace, command: str) -> int:
+    """msau-bench pipeline: settings checked, outputs checked, one Colorizer opened, then the measurement."""
+    from msau.benchmarks.outputs import write_json
+    from msau.benchmarks.pipeline import PipelineSettings, pipeline_document, pipeline_text, run_pipeline_benchmark
+    from msau.runtime.backends.base import BackendError
+    from msau.runtime.colorizer import Colorizer
+
+    try:
+        settings = PipelineSettings(
+            images=args.images,
+            batch_sizes=tuple(args.batch_sizes),
+            photo_size=args.photo_size,
+            input_format=args.input_format,
+            output_format=args.format,
+            workers=args.workers,
+            budget_s=args.budget,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    options = {"threads": args.threads} if args.threads else {}
+    try:
+        colorizer = Colorizer(
+            model=args.model, backend=args.backend, precision=args.precision, device=args.device, size=args.size,
+            refine=not args.no_refine, **options,
+        )
+    except (BackendError, OSError, ValueError, ImportError) as error:
+        raise UsageError(str(error)) from None  # a missing package's message names the extra to install
+    _say(f"msau-bench: pipeline on {colorizer.describe()}")
+    try:
+        with colorizer:
+            outcome = run_pipeline_benchmark(colorizer, settings, progress=_say)
+    except OSError as error:  # the temporary folder could not be written
+        raise UsageError(f"cannot write the photos or results: {error}") from None
+    document = pipeline_document(outcome, command)
+    print(pipeline_text(document))
+    written = True
+    if args.json:
+        try:
+            _say(f"wrote {write_json(args.json, document)}")
+        except OSError as error:
+            _say(f"msau-bench: --json {args.json}: {error}")
+            written = False
+    return EXIT_OK if outcome.ok and written else EXIT_FAILURES
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """UsageError for an output that could not be written (a folder given for --json, a read-only place), found
     before the benchmark runs rather than after it."""
@@ -487,6 +622,8 @@ def _main(argv: Sequence[str] | None) -> int:
         _check_outputs(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "pipeline":
+            return _run_pipeline(args, command)
         if args.command == "latency":
             document = _run_latency(args, command)
         elif args.command == "quality":
