@@ -23,6 +23,7 @@ from msau.benchmarks.latency import (
 from msau.benchmarks.quality import DEFAULT_BATCH, DEFAULT_RATIOS, QualityError, load_photos
 from msau.benchmarks.schema import Document
 from msau.runtime.backends.base import BACKENDS, PRECISIONS
+from msau.runtime.cli_types import integer
 from msau.runtime.contract import DEFAULT_SIZE
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -32,13 +33,6 @@ EXAMPLES_SUBDIR = Path("examples") / "color"
 
 class UsageError(Exception):
     """A problem with the command line or the environment (exit code 2); the message says what to do."""
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _ratio(text: str) -> float:
@@ -87,7 +81,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="device for every backend (default: the GPU for torch and onnxruntime "
         "where there is an NVIDIA GPU, else the CPU)",
     )
-    group.add_argument("--threads", type=_positive_int, help="threads per backend (default: each library's choice)")
+    group.add_argument("--threads", type=integer(1), help="threads per backend (default: each library's choice)")
     out = parser.add_argument_group("outputs")
     out.add_argument("--json", type=Path, metavar="FILE", help="write the result document as JSON")
     out.add_argument("--plot", type=Path, metavar="PNG", help="draw a PNG plot (needs matplotlib: msau[bench])")
@@ -105,7 +99,7 @@ def _add_timing(parser: argparse.ArgumentParser, batch_sizes: bool = True) -> No
         group.add_argument(
             "--batch-sizes",
             nargs="+",
-            type=_positive_int,
+            type=integer(1),
             default=list(DEFAULT_BATCH_SIZES),
             metavar="N",
             help="batch sizes (default: %(default)s)",
@@ -134,14 +128,14 @@ def _add_timing(parser: argparse.ArgumentParser, batch_sizes: bool = True) -> No
     )
     group.add_argument(
         "--min-runs",
-        type=_positive_int,
+        type=integer(1),
         default=DEFAULT_MIN_RUNS,
         metavar="N",
         help="timed runs per measurement at least, time limit permitting (default: %(default)s)",
     )
     group.add_argument(
         "--max-runs",
-        type=_positive_int,
+        type=integer(1),
         default=DEFAULT_MAX_RUNS,
         metavar="N",
         help="timed runs per measurement at most (default: %(default)s)",
@@ -163,7 +157,7 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of colour photos (default: the examples' colour photos, examples/color)",
     )
-    group.add_argument("--max-images", type=_positive_int, metavar="N", help="use the first N photos (by name)")
+    group.add_argument("--max-images", type=integer(1), metavar="N", help="use the first N photos (by name)")
     group.add_argument("--grid", action="store_true", help="add the original project's fixed 7x7 grid of hints")
     group.add_argument("--seed", type=int, default=0, help="hint sampling seed; photo i uses seed + i (default: 0)")
     group.add_argument(
@@ -172,7 +166,7 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--quality-batch",
-        type=_positive_int,
+        type=integer(1),
         default=DEFAULT_BATCH,
         metavar="N",
         help="batch size for the quality runs (default: %(default)s)",
@@ -180,7 +174,7 @@ def _add_quality(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of a few results")
     group.add_argument(
         "--sheet-images",
-        type=_positive_int,
+        type=integer(1),
         default=3,
         metavar="N",
         help="photos on the contact sheet (default: %(default)s)",
@@ -290,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument(
         "--sizes",
         nargs="+",
-        type=_positive_int,
+        type=integer(1),
         default=[DEFAULT_SIZE],
         metavar="PX",
         help="square input sizes, multiples of 16 (default: %(default)s)",
@@ -313,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="hint ratios as fractions or percentages, e.g. 0.005 or 0.5%% (default: %(default)s)",
     )
-    quality.add_argument("--size", type=_positive_int, default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+    quality.add_argument("--size", type=integer(1), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
 
     compare = commands.add_parser(
         "compare",
@@ -330,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="hint ratio for the quality columns (default: %(default)s)",
     )
-    compare.add_argument("--size", type=_positive_int, default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+    compare.add_argument("--size", type=integer(1), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
 
     _add_pipeline(commands)
 

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from msau.model.config import PRESETS
+from msau.runtime.cli_types import integer
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, StepReport, TrainConfig, Trainer
 from msau.runtime.contract import SIZE_MULTIPLE
 from msau.runtime.limits import MAX_TRAIN_CROP
@@ -22,20 +23,8 @@ EXIT_USAGE = 2
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
-def _integer(low: int, high: int | None = None):
-    """An argparse type: an integer in low..high (high None: no upper bound)."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {'at least ' + str(low) if high is None else f'in {low}..{high}'}, got {value}")
-        return value
-
-    return parse
-
-
 def _crop(text: str) -> int:
-    value = _integer(SIZE_MULTIPLE, MAX_TRAIN_CROP)(text)
+    value = integer(SIZE_MULTIPLE, MAX_TRAIN_CROP)(text)
     if value % SIZE_MULTIPLE:
         raise argparse.ArgumentTypeError(f"must be a multiple of {SIZE_MULTIPLE} (four 2x2 poolings), got {value}")
     return value
@@ -77,14 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
     p.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS), help="model size")
-    p.add_argument("--steps", type=_integer(1), default=defaults.steps, help="optimizer steps in total")
-    p.add_argument("--batch-size", type=_integer(1), default=defaults.batch_size)
+    p.add_argument("--steps", type=integer(1), default=defaults.steps, help="optimizer steps in total")
+    p.add_argument("--batch-size", type=integer(1), default=defaults.batch_size)
     p.add_argument(
         "--crop", type=_crop, default=defaults.crop, help=f"training crop size (multiple of 16, at most {MAX_TRAIN_CROP})"
     )
     p.add_argument("--early-crop", type=_crop, help="smaller crop for the first --early-steps steps (cheaper)")
-    p.add_argument("--early-steps", type=_integer(0), default=defaults.early_steps)
-    p.add_argument("--early-batch-size", type=_integer(1), help="batch size with --early-crop (default: --batch-size)")
+    p.add_argument("--early-steps", type=integer(0), default=defaults.early_steps)
+    p.add_argument("--early-batch-size", type=integer(1), help="batch size with --early-crop (default: --batch-size)")
     p.add_argument("--lr", type=_real(0, 1, low_open=True), default=defaults.lr, help="Adam learning rate")
     p.add_argument("--beta1", type=_real(0, 1, high_open=True), default=defaults.beta1)
     p.add_argument("--beta2", type=_real(0, 1, high_open=True), default=defaults.beta2)
@@ -96,14 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--hue-jitter", type=_real(0, 1), default=defaults.hue_jitter, metavar="P",
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
-    p.add_argument("--val-every", type=_integer(1), default=defaults.val_every, help="validate every N steps")
+    p.add_argument("--val-every", type=integer(1), default=defaults.val_every, help="validate every N steps")
     p.add_argument(
-        "--save-every", type=_integer(1), default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps"
+        "--save-every", type=integer(1), default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps"
     )
     p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
     p.add_argument("--device", type=_device, default=defaults.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
-    p.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=integer(1), help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--init", metavar="WEIGHTS",
         help="fine-tune: start from this checkpoint's weights and model config (--preset is ignored), "
@@ -111,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help=f"continue from OUT/{LAST_CHECKPOINT} if it exists")
     p.add_argument(
-        "--stop-at", type=_integer(1),
+        "--stop-at", type=integer(1),
         help="stop at this step (checkpoint written) without changing the --steps schedule; --resume goes on",
     )
     return p

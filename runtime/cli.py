@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
+from msau.runtime.cli_types import integer, number
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
@@ -41,20 +42,6 @@ def _size(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msau-run",
@@ -71,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto", help="default: auto (the fastest available)")
     parser.add_argument("--precision", choices=PRECISIONS, help="default: the backend's fastest accurate choice")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, tensorrt (onnxruntime's TensorRT provider)")
-    parser.add_argument("--batch-size", type=_positive, default=8, help="photos per network call (default 8)")
+    parser.add_argument("--batch-size", type=integer(1), default=8, help="photos per network call (default 8)")
     parser.add_argument("--size", type=_size, default=DEFAULT_SIZE, help=f"square network size (default {DEFAULT_SIZE})")
     parser.add_argument("--format", choices=sorted(WRITE_FORMATS), default="png", help="output format (default png)")
     parser.add_argument(
@@ -86,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--side-by-side", action="store_true", help="also write <stem>_compare: gray | hints | result (| original)"
     )
     parser.add_argument("--reference", type=Path, help="folder of colour originals <stem>.* for --side-by-side")
-    parser.add_argument("--threads", type=_positive, help="backend CPU threads (default: the backend's choice)")
+    parser.add_argument("--threads", type=integer(1), help="backend CPU threads (default: the backend's choice)")
     parser.add_argument(
-        "--workers", type=_positive,
+        "--workers", type=integer(1),
         help=f"threads reading and writing images (default {LOCAL_WORKERS}); with --ray: Ray actors, each with one "
         "Colorizer (default: one per CPU of the cluster, or per --gpus-per-worker GPUs)",
     )
@@ -101,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ray = parser.add_argument_group("scale out on Ray (pip install 'msau[ray]'; inputs, hints and -o on a shared filesystem)")
     ray.add_argument("--ray", action="store_true", help="run the job on Ray Data: one Colorizer per actor, --threads CPUs each (default 1)")
     ray.add_argument("--ray-address", metavar="ADDR", help="join a cluster: auto, HOST:6379 or ray://HOST:10001 (default: start a local Ray)")
-    ray.add_argument("--gpus-per-worker", type=_fraction, default=0.0, metavar="F", help="GPUs each actor reserves (default 0)")
+    ray.add_argument("--gpus-per-worker", type=number(0.0), default=0.0, metavar="F", help="GPUs each actor reserves (default 0)")
     return parser
 
 

@@ -14,22 +14,13 @@ import webbrowser
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
+from msau.runtime.cli_types import integer, number
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.limits import DEFAULT_MAX_PIXELS
 from msau.studio.limits import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_UPLOAD_BYTES, StudioLimits
 
 EXIT_OK, EXIT_USAGE = 0, 2
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _positive(kind: type):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -54,19 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=0, help="port (default 0: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     parser.add_argument(
-        "--max-upload-mb", type=_positive(float), default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
+        "--max-upload-mb", type=number(0.0, inclusive=False), default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
         help=f"largest photo or hint file accepted, in MB (default {DEFAULT_MAX_UPLOAD_BYTES / 2**20:g})",
     )
     parser.add_argument(
-        "--max-pixels", type=_positive(int), default=DEFAULT_MAX_PIXELS,
+        "--max-pixels", type=integer(1), default=DEFAULT_MAX_PIXELS,
         help=f"largest photo accepted, in pixels (default {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
-        "--idle-minutes", type=_positive(float), default=DEFAULT_IDLE_SECONDS / 60,
+        "--idle-minutes", type=number(0.0, inclusive=False), default=DEFAULT_IDLE_SECONDS / 60,
         help=f"a tab's photo is released after this long without a request (default {DEFAULT_IDLE_SECONDS / 60:g})",
     )
     parser.add_argument(
-        "--max-sessions", type=_positive(int), default=DEFAULT_MAX_SESSIONS,
+        "--max-sessions", type=integer(1), default=DEFAULT_MAX_SESSIONS,
         help=f"photos held at once, one per tab (default {DEFAULT_MAX_SESSIONS}); the least recently used goes first",
     )
     return parser

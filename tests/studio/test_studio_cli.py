@@ -55,7 +55,7 @@ def test_usage_and_setup_errors(capsys, photo, tmp_path):
     "argv, message",
     [
         (["--port", "70000"], "argument --port: must be in 0..65535 (0: a free one), got 70000"),
-        (["--max-upload-mb", "0"], "argument --max-upload-mb: must be positive, got 0"),
+        (["--max-upload-mb", "0"], "argument --max-upload-mb: must be more than 0, got 0"),
         (["--backend", "cuda"], "argument --backend: invalid choice: 'cuda'"),
     ],
 )
