@@ -209,7 +209,7 @@ def _add_pipeline(commands) -> None:
     )
     what.add_argument("--precision", choices=list(PRECISIONS), help="as msau-run's (default: the backend's choice)")
     what.add_argument("--device", help="as msau-run's, e.g. cpu, cuda, cuda:1")
-    what.add_argument("--threads", type=int, metavar="N", help="backend CPU threads (default: the backend's choice)")
+    what.add_argument("--threads", type=integer(1), metavar="N", help="backend CPU threads (default: the backend's choice)")
     what.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="PX", help="network size (default: %(default)s)")
     what.add_argument(
         "--no-refine", action="store_true", help="without the hint correction and propagation (as msau-run --no-refine)"
@@ -492,8 +492,6 @@ def _run_pipeline(args: argparse.Namespace, command: str) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     options = {"threads": args.threads} if args.threads else {}
     try:
         colorizer = Colorizer(

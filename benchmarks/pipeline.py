@@ -38,8 +38,7 @@ import msau
 from msau.benchmarks.configs import FAILED, OK, run_error
 from msau.benchmarks.host_stages import HINT_RATIO, hints_document
 from msau.benchmarks.latency import timing_summary
-from msau.runtime.batch import Job, Result, Summary, run_jobs
-from msau.runtime.cli import LOCAL_WORKERS
+from msau.runtime.batch import DEFAULT_WORKERS, Job, Result, Summary, run_jobs
 from msau.runtime.colorizer import Colorizer, Prepared
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS, read_image, write_image
 
@@ -50,7 +49,6 @@ DEFAULT_BUDGET_S = 2.0  # timed seconds of backend calls per batch size
 DEFAULT_MIN_RUNS = 3
 DEFAULT_INPUT_FORMAT = "jpg"
 DEFAULT_OUTPUT_FORMAT = "png"  # msau-run's default
-DEFAULT_WORKERS = LOCAL_WORKERS  # msau-run's reading and writing threads
 TARGET_RATIO = 0.9  # issue 16: the pipeline reaches at least 90 % of the backend's images/s
 PHOTOS, HINTS, OUTPUTS = "photos", "hints", "out"
 

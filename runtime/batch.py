@@ -24,6 +24,11 @@ from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, read_image, write_image
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
 
+# Threads reading and writing images around the backend calls: msau-run's default. On 2 cores more threads only
+# compete with the backend's own.
+DEFAULT_WORKERS = 2
+
+
 @dataclass(frozen=True)
 class Job:
     """One photo to colorize: where it comes from, its hint file (or None), where the result(s) go."""
@@ -106,7 +111,7 @@ def run_jobs(
     colorizer: Colorizer,
     jobs: Iterable[Job],
     batch_size: int = 8,
-    workers: int = 2,
+    workers: int = DEFAULT_WORKERS,
     jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     on_result: Callable[[Result], None] | None = None,
 ) -> Summary:

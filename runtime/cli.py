@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
+from msau.runtime.batch import DEFAULT_WORKERS
 from msau.runtime.cli_types import integer, number
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
@@ -20,7 +21,6 @@ from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_jpeg_quality, check_max_pixels
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-LOCAL_WORKERS = 2
 
 
 def _checked(check):
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=integer(1), help="backend CPU threads (default: the backend's choice)")
     parser.add_argument(
         "--workers", type=integer(1),
-        help=f"threads reading and writing images (default {LOCAL_WORKERS}); with --ray: Ray actors, each with one "
+        help=f"threads reading and writing images (default {DEFAULT_WORKERS}); with --ray: Ray actors, each with one "
         "Colorizer (default: one per CPU of the cluster, or per --gpus-per-worker GPUs)",
     )
     parser.add_argument(
@@ -175,7 +175,7 @@ def _main(argv: list[str] | None) -> int:
     jobs, known = _plan(inputs, args)
     # Temporaries that an earlier run killed mid-write (SIGKILL, power loss) left beside these outputs.
     remove_leftovers((p for job in jobs for p in (job.output, job.compare) if p is not None), dead_writers_only=True)
-    workers = args.workers or LOCAL_WORKERS
+    workers = args.workers or DEFAULT_WORKERS
     with colorizer:
         summary = _run(
             colorizer.describe(),
