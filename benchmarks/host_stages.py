@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from msau.benchmarks.photos import synthetic_photo
 from msau.runtime.hints import sample_hints
 
 DEFAULT_RUNS = 10
@@ -25,16 +26,6 @@ MIN_RUNS = 3
 WARMUP_RUNS = 1
 DEFAULT_BUDGET_S = 3.0  # a slow backend (torch fp32 on a small CPU) stops after MIN_RUNS rounds past this
 HINT_RATIO = 0.005
-
-
-def _photo(size: int, seed: int) -> np.ndarray:
-    """A smooth colourful RGB uint8 photo (size, size, 3) with some edges."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size, 0:size] / size
-    planes = [np.sin(2 * np.pi * (f * xs + g * ys) + p) for f, g, p in rng.uniform(0.5, 3.0, (3, 3))]
-    photo = (np.stack(planes, axis=-1) * 0.5 + 0.5) * 255
-    photo[size // 3 :, size // 3 :] *= 0.5  # a dark block: an edge for the propagation to respect
-    return photo.astype(np.uint8)
 
 
 def hints_document(photo: np.ndarray, ratio: float = HINT_RATIO, seed: int = 0) -> dict:
@@ -62,7 +53,7 @@ def measure_runtime_work(
     "runtime_share"} for one Colorizer at its own size (medians, ms per image; runtime_share is the runtime's
     work over the network's time)."""
     size = colorizer.size
-    photo = _photo(size, seed)
+    photo = synthetic_photo(size, seed)
     document = hints_document(photo, HINT_RATIO, seed)
     prepared = colorizer.prepare(photo, document)
     ab = colorizer.infer([prepared])[0]

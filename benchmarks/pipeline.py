@@ -38,6 +38,7 @@ import msau
 from msau.benchmarks.configs import FAILED, OK, run_error
 from msau.benchmarks.host_stages import HINT_RATIO, hints_document
 from msau.benchmarks.latency import timing_summary
+from msau.benchmarks.photos import synthetic_photo
 from msau.runtime.batch import DEFAULT_WORKERS, Job, Result, Summary, run_jobs
 from msau.runtime.colorizer import Colorizer, Prepared
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS, read_image, write_image
@@ -199,27 +200,6 @@ class PipelineOutcome:
             "target": TARGET_RATIO,
             "meets_target": None if ratio is None else ratio >= TARGET_RATIO,
         }
-
-
-def synthetic_photo(size: int, seed: int) -> np.ndarray:
-    """A colourful RGB uint8 photo (size, size, 3): smooth gradients, a few flat shapes with sharp edges, and
-    sensor-like noise, so that its files cost about what a real photo's cost to decode (a noiseless gradient
-    compresses, and decodes, far faster than a photo)."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / max(size, 1)
-    planes = [np.sin(2 * np.pi * (f * xs + g * ys) + p) for f, g, p in rng.uniform(0.3, 2.5, (3, 3))]
-    photo = np.stack(planes, axis=-1) * 0.35 + 0.5
-    for _ in range(6):  # discs and rectangles of flat colour: edges for the propagation and the encoder
-        cy, cx = rng.uniform(0, size, 2)
-        radius = rng.uniform(0.05, 0.25) * size
-        colour = rng.uniform(0.05, 0.95, 3).astype(np.float32)
-        if rng.uniform() < 0.5:
-            inside = (ys * size - cy) ** 2 + (xs * size - cx) ** 2 < radius**2
-        else:
-            inside = (np.abs(ys * size - cy) < radius) & (np.abs(xs * size - cx) < radius * 1.5)
-        photo[inside] = colour
-    photo += rng.normal(0.0, 0.015, photo.shape).astype(np.float32)
-    return (np.clip(photo, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 def write_folder(root: Path, settings: PipelineSettings) -> Folder:
