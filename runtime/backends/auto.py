@@ -8,14 +8,15 @@ a small function so that the choice can be tested without the hardware.
 
 On the CPU (the shipped model, 256x256, batch 1, each backend in its own process): OpenVINO beat ONNX Runtime in
 fp32 on every CPU measured (AVX2-only AMD EPYC: 83-93 vs 96-98 ms; AVX-512 + AMX Intel Xeon: see
-benchmarks/results/2026-12-01-cpu.md), and bf16 ran 1.7x or more faster than fp32 where the CPU computes it
-natively (AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. The
-quantized ``<stem>.int8.onnx`` (0.1 dB below fp32 as served) ran faster than fp32 on OpenVINO at every
+benchmarks/results/2026-12-01-cpu.md), and bf16 ran 1.7x or more faster than fp32 where the CPU computes it natively
+(AVX512-BF16: 34 vs 58 ms; AMX-BF16), while without those instructions OpenVINO would emulate it. The quantized
+``<stem>.int8.onnx`` (within the export gate's 0.15 dB of fp32 as served) ran faster than fp32 on OpenVINO at every
 instruction set measured, with OpenVINO's kernels capped by ONEDNN_MAX_CPU_ISA on one Xeon
 (benchmarks/results/2026-12-01-auto.md): AVX2 61-66 vs 83-98 ms (VPMADDUBSW, three instructions per int8 dot
-product), AVX-512 without VNNI 49 vs 65 ms, AVX512-VNNI 36 vs 59 ms; but slower than bf16 where bf16 is native
-(AMX: 24 vs 13 ms). So: OpenVINO bf16 with AVX512-BF16 or AMX; otherwise OpenVINO int8 where the INT8 model ships
-and the CPU has AVX2 (oneDNN's int8 kernels start there); otherwise OpenVINO fp32.
+product), AVX-512 without VNNI 49 vs 65 ms, AVX512-VNNI 36 vs 59 ms; but slower than bf16 where bf16 is native (AMX:
+24 vs 13 ms). The 1,073-photo model's INT8 keeps more of the decoder in float and still ran faster under the AVX2
+cap (75-88 vs 101-109 ms, MODEL.md). So: OpenVINO bf16 with AVX512-BF16 or AMX; otherwise OpenVINO int8 where the
+INT8 model ships and the CPU has AVX2 (oneDNN's int8 kernels start there); otherwise OpenVINO fp32.
 """
 
 from __future__ import annotations
