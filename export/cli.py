@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--int8", action="store_true",
-        help="also write STEM.int8.onnx (QDQ: INT8 weights per channel and u8 activations, the first encoder "
-        "and the full-, half- and quarter-resolution decoders kept in float; the onnxruntime and openvino backends run it with --precision int8), calibrated on "
-        "--calibration and gated against the FP32 graph: image PSNR as served within 0.15 dB (default: off)",
+        help="also write STEM.int8.onnx (QDQ: INT8 weights per channel and u8 activations, the layers that "
+        "quantize badly kept in float; the onnxruntime and openvino backends run it with --precision int8), "
+        "calibrated on --calibration and gated against the FP32 graph: image PSNR as served within 0.15 dB (default: off)",
     )
     parser.add_argument(
         "--calibration", type=Path, default=None, metavar="DIR",
