@@ -27,7 +27,7 @@ SHRINK = 0.1  # pseudo-weight of a zero correction: a pixel like no hinted pixel
 MIN_CELL = 4  # cell side in network pixels: 64x64 cells at 256x256
 MAX_CELLS = 8192  # the cell side doubles until the grid has at most this many cells, bounding the cost
 MAX_SAMPLES = 1024  # hinted cells at most: denser hints are pooled in larger cells (0.1-1 % hints never are)
-_QUERY_CHUNK = 512  # cells per kernel block: at 0.5 % hints a block (0.6 MB) stays in L2; 2048 ran 1.5x slower
+_QUERY_CHUNK = 512  # cells per kernel block: at 0.5 % hints a block (0.6 MB) stays in L2, and BLAS in one thread
 
 
 def cell_size(height: int, width: int) -> int:
@@ -98,14 +98,16 @@ def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.nd
     out = np.empty((count, 2), np.float32)
     for start in range(0, count, _QUERY_CHUNK):
         block = slice(start, min(start + _QUERY_CHUNK, count))
-        # OpenCV's gemm, not numpy's: these products are just big enough for OpenBLAS to wake its threads,
-        # which on a small CPU busy with the network spin for 5-20x the product's own time.
-        weights = cv2.gemm(left[block], right, 1.0, None, 0.0, flags=cv2.GEMM_2_T)  # (chunk, samples): -|q-s|^2/2
+        # Blocks small enough (at most 512 x 1024 x 7) that numpy's OpenBLAS computes them on the calling thread:
+        # its threads, like those of the OpenBLAS inside OpenCV 5 (whose gemm this used before), wake for larger
+        # products, and on a CPU busy with the network or other photos they wait for a scheduler tick (4 ms)
+        # each time: the whole correction took 165 ms instead of 6 under load.
+        weights = left[block] @ right.T  # (chunk, samples): -|q-s|^2/2
         # Above 0 only by rounding; below -80 the weight is nil beside SHRINK, and exp would make float32
         # denormals there, which made the exp and the product after it cost 3x as much.
         np.clip(weights, -80.0, 0.0, out=weights)
         np.exp(weights, out=weights)
-        sums = cv2.gemm(weights, values, 1.0, None, 0.0)  # (chunk, 3): weighted residuals and the weights' sum
+        sums = weights @ values  # (chunk, 3): weighted residuals and the weights' sum
         out[block] = sums[:, :2] / (sums[:, 2:] + SHRINK)
     return out
 
