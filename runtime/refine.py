@@ -12,7 +12,8 @@ term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every pixel weakly t
 errors at the hints. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
-starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices. numpy and OpenCV only.
+starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices; the coarsest grid is
+solved exactly, row by row. numpy and OpenCV only.
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ PRIOR_WEIGHT = 4e-4  # per pixel, towards the network's ab; small, so hints carr
 # far; the finest only has to settle edges, as the coarse change reaches it bilinearly enlarged (nearest-neighbour
 # blocks took 10 iterations to smooth and scored 0.07-0.1 dB lower). On the 105 val photos 3 + 15 scored
 # 29.41 / 32.27 / 33.43 dB at 0.1 / 0.5 / 1 % hints against 29.38 / 32.26 / 33.36 for 10 + 40 with
-# nearest-neighbour starts, at a third of the cost (each 256x256 iteration is about 1.4 ms of one core).
+# nearest-neighbour starts, at a third of the cost (each 256x256 iteration is about 1.4 ms of one core). With
+# the coarsest grid solved exactly, 2 at the network size scored within 0.011 dB of 3 on val but left colour a
+# pixel across strong edges (tests/runtime/test_runtime_refine.py); 10 instead of 15 lost 0.044 dB at 0.5 %.
 ITERATIONS = 3
 COARSE_ITERATIONS = 15
 LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= MIN_SIDE
 MIN_SIDE = 32
+# The coarsest grid has to carry colour all the way across: CG took as many iterations as the grid is wide and high
+# (64 at 32x32: 4.7 ms, nearly all of it numpy's cost per call). A grid whose shorter side is at most this is
+# solved exactly instead (1.3 ms at 32x32), which also scored up to 0.05 dB higher on val (MODEL.md); stopping at
+# 64x64 instead (one level fewer) lost 0.14 dB with 10 clicks.
+DIRECT_MAX_SIDE = 64
 
 
 def _edge_weights(lightness: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +84,37 @@ class _System:
         out[:, :-1, :] -= vertical
         np.multiply(self.vertical, y[:, :-1, :], out=vertical)
         out[:, 1:, :] -= vertical
+
+    def solve_exactly(self, rhs: np.ndarray) -> np.ndarray:
+        """The exact solution for right-hand sides (c, h, w), float32.
+
+        S A S is block tridiagonal over rows: each row's block is tridiagonal (its horizontal links) and a row
+        meets the next through a diagonal block (the vertical links). Block Gaussian elimination row by row costs
+        h inversions of w x w (in float64: the data term is 1e-3 of a link, so the system is ill-conditioned)."""
+        horizontal, vertical, rhs = self.horizontal, self.vertical, rhs * self.scale
+        if rhs.shape[2] > rhs.shape[1]:  # eliminate along the longer side: fewer, smaller blocks to invert
+            horizontal, vertical, rhs = vertical.T, horizontal.T, rhs.transpose(0, 2, 1)
+        channels, height, width = rhs.shape
+        along = np.arange(width)
+        blocks = np.zeros((height, width, width))
+        blocks[:, along, along] = 1.0
+        blocks[:, along[:-1], along[1:]] = blocks[:, along[1:], along[:-1]] = -horizontal
+        links = vertical.astype(np.float64)  # (h - 1, w): row r to row r + 1
+        solution = rhs.transpose(1, 2, 0).astype(np.float64)  # (h, w, c), eliminated in place
+        inverses = np.empty_like(blocks)
+        inverses[0] = np.linalg.inv(blocks[0])
+        for row in range(1, height):  # forward: fold row - 1 into row
+            coupled = inverses[row - 1] * (links[row - 1][:, None] * links[row - 1][None, :])
+            blocks[row] -= coupled
+            solution[row] += links[row - 1][:, None] * (inverses[row - 1] @ solution[row - 1])
+            inverses[row] = np.linalg.inv(blocks[row])
+        solution[-1] = inverses[-1] @ solution[-1]
+        for row in range(height - 2, -1, -1):  # back substitution
+            solution[row] = inverses[row] @ (solution[row] + links[row][:, None] * solution[row + 1])
+        solution = solution.transpose(2, 0, 1)
+        if solution.shape[1:] != self.scale.shape:
+            solution = solution.transpose(0, 2, 1)
+        return (solution * self.scale).astype(np.float32)
 
     def solve(self, rhs: np.ndarray, start: np.ndarray, iterations: int) -> np.ndarray:
         """Conjugate gradients from start (c, h, w), all planes at once; float32."""
@@ -142,13 +181,17 @@ def propagate(
             [cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in coarse - coarse_prior]
         )
     else:
-        start = prior
-        # The coarsest grid starts from the prior alone and has to carry colour all the way across; each
-        # iteration moves it one pixel at most, so it gets as many as the grid is wide and high (cheap there).
-        iterations = max(iterations, coarse_iterations, height + width)
+        start = None
     data_weight = (prior_weight + hint_weight * mask).astype(np.float32)
-    rhs = prior_weight * prior + (hint_weight * mask) * hint_ab  # (2, h, w)
-    return _System(lightness, data_weight, sigma).solve(rhs.astype(np.float32), start.astype(np.float32), iterations)
+    rhs = (prior_weight * prior + (hint_weight * mask) * hint_ab).astype(np.float32)  # (2, h, w)
+    system = _System(lightness, data_weight, sigma)
+    if start is not None:
+        return system.solve(rhs, start.astype(np.float32), iterations)
+    if min(height, width) <= DIRECT_MAX_SIDE:
+        return system.solve_exactly(rhs)
+    # Too large to solve exactly (a network size of 1024 and more): CG from the prior alone, which carries colour
+    # one pixel per iteration at most, so as many iterations as the grid is wide and high.
+    return system.solve(rhs, prior.astype(np.float32), max(iterations, coarse_iterations, height + width))
 
 
 def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:

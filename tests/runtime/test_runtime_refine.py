@@ -1,7 +1,9 @@
 """Hint propagation: identity without hints, equal to a direct solve, stops at edges, keeps the network elsewhere."""
 
 import numpy as np
+import pytest
 
+from msau.runtime import refine
 from msau.runtime.encoding import encode, finish
 from msau.runtime.hints import Hints, sample_hints
 from msau.benchmarks.baselines import least_squares_colorize
@@ -101,7 +103,21 @@ def test_finish_clips_an_overshooting_network_to_real_colours():
     assert np.array_equal(finish(overshoot, x, lightness), finish(limit, x, lightness))
 
 
-def test_a_grid_too_small_for_coarser_levels_still_propagates_far():
+@pytest.mark.parametrize("shape", [(24, 40), (40, 24)])
+def test_the_coarsest_grid_is_solved_exactly_whichever_side_is_longer(shape):
+    rng = np.random.default_rng(3)
+    lightness = (50 + 20 * (rng.random(shape) > 0.7) + rng.normal(0, 0.5, shape)).astype(np.float32)
+    mask = (rng.random(shape) < 0.02).astype(np.float32)
+    hints = (rng.normal(0, 0.3, (2,) + shape) * mask).astype(np.float32)
+    prior = rng.normal(0, 0.1, (2,) + shape).astype(np.float32)
+    exact = least_squares_colorize(lightness, np.concatenate([hints, mask[None]]), prior, PRIOR_WEIGHT)
+    solved = propagate(lightness, hints, mask, prior, levels=0)  # one grid, at most DIRECT_MAX_SIDE on a side
+    assert float(np.abs(solved - exact).max()) < 1e-4
+
+
+@pytest.mark.parametrize("direct_max_side", [refine.DIRECT_MAX_SIDE, 0])  # solved exactly, or by CG when too large
+def test_a_grid_too_small_for_coarser_levels_still_propagates_far(monkeypatch, direct_max_side):
+    monkeypatch.setattr(refine, "DIRECT_MAX_SIDE", direct_max_side)
     lightness, hints, mask = _two_region_scene(48)  # below 64: no coarser grid, one level
     mask[:] = 0
     mask[5, 5] = 1  # one hint in the left half's corner
