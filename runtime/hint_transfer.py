@@ -27,7 +27,12 @@ SHRINK = 0.1  # pseudo-weight of a zero correction: a pixel like no hinted pixel
 MIN_CELL = 4  # cell side in network pixels: 64x64 cells at 256x256
 MAX_CELLS = 8192  # the cell side doubles until the grid has at most this many cells, bounding the cost
 MAX_SAMPLES = 1024  # hinted cells at most: denser hints are pooled in larger cells (0.1-1 % hints never are)
-_QUERY_CHUNK = 512  # cells per kernel block: at 0.5 % hints a block (0.6 MB) stays in L2, and BLAS in one thread
+_QUERY_CHUNK = 512  # cells per kernel block: at 0.5 % hints a block (0.6 MB) stays in L2; 2048 ran 1.5x slower
+# Rows per matrix product. OpenBLAS (numpy's, and the one inside OpenCV 5 behind cv2.gemm) splits a product over
+# its threads above 65536 x 4 multiply-adds, and its threads then spin for a while: the network called next ran
+# 1.5x slower beside them (41-49 against 28 ms), and on a CPU busy with other work each product waited for a
+# scheduler tick (the correction took 165 ms instead of 8). 32 x MAX_SAMPLES x 7 stays under that limit.
+_PRODUCT_ROWS = 32
 
 
 def cell_size(height: int, width: int) -> int:
@@ -76,6 +81,13 @@ def sample_cell_size(mask: np.ndarray) -> int:
     return size
 
 
+def _one_thread_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (n, k) @ b (k, m) as a stack of _PRODUCT_ROWS-row products (n a multiple of it), each below OpenBLAS's
+    threading limit: one numpy call, no BLAS threads woken."""
+    rows = a.shape[0]
+    return np.matmul(a.reshape(rows // _PRODUCT_ROWS, _PRODUCT_ROWS, a.shape[1]), b).reshape(rows, b.shape[1])
+
+
 def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.ndarray) -> np.ndarray:
     """(queries, 2): the Gaussian-weighted mean of the samples' residuals (k, 2) at each query, shrunk to 0.
 
@@ -84,9 +96,9 @@ def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.nd
     numerators and denominators together; the (queries x samples) block is made once and exponentiated in
     place (the broadcast form made four temporaries of its size and cost five times as much)."""
     count = queries.shape[0]
-    left = np.empty((count, queries.shape[1] + 2), np.float32)
-    left[:, :-2] = queries
-    left[:, -2] = -0.5 * np.square(queries).sum(axis=1)
+    left = np.zeros((-(-count // _PRODUCT_ROWS) * _PRODUCT_ROWS, queries.shape[1] + 2), np.float32)  # whole stacks
+    left[:count, :-2] = queries
+    left[:count, -2] = -0.5 * np.square(queries).sum(axis=1)
     left[:, -1] = 1.0
     right = np.empty((samples.shape[0], samples.shape[1] + 2), np.float32)
     right[:, :-2] = samples
@@ -95,21 +107,17 @@ def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.nd
     values = np.empty((residual.shape[0], 3), np.float32)
     values[:, :2] = residual
     values[:, 2] = 1.0
-    out = np.empty((count, 2), np.float32)
-    for start in range(0, count, _QUERY_CHUNK):
-        block = slice(start, min(start + _QUERY_CHUNK, count))
-        # Blocks small enough (at most 512 x 1024 x 7) that numpy's OpenBLAS computes them on the calling thread:
-        # its threads, like those of the OpenBLAS inside OpenCV 5 (whose gemm this used before), wake for larger
-        # products, and on a CPU busy with the network or other photos they wait for a scheduler tick (4 ms)
-        # each time: the whole correction took 165 ms instead of 6 under load.
-        weights = left[block] @ right.T  # (chunk, samples): -|q-s|^2/2
+    out = np.empty((left.shape[0], 2), np.float32)
+    for start in range(0, left.shape[0], _QUERY_CHUNK):
+        block = slice(start, min(start + _QUERY_CHUNK, left.shape[0]))
+        weights = _one_thread_product(left[block], right.T)  # (chunk, samples): -|q-s|^2/2
         # Above 0 only by rounding; below -80 the weight is nil beside SHRINK, and exp would make float32
         # denormals there, which made the exp and the product after it cost 3x as much.
         np.clip(weights, -80.0, 0.0, out=weights)
         np.exp(weights, out=weights)
-        sums = weights @ values  # (chunk, 3): weighted residuals and the weights' sum
+        sums = _one_thread_product(weights, values)  # (chunk, 3): weighted residuals and the weights' sum
         out[block] = sums[:, :2] / (sums[:, 2:] + SHRINK)
-    return out
+    return out[:count]
 
 
 def hint_correction(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
