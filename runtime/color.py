@@ -62,9 +62,19 @@ def _f(t: np.ndarray) -> np.ndarray:
     return np.where(t > _EPSILON, np.cbrt(t), _KAPPA * t + 16.0 / 116.0)
 
 
+def _transform(pixels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(..., k) float32: every pixel (..., 3) times the float32 matrix (k, 3), in OpenCV. numpy's @ hands
+    products of a photo's size to OpenBLAS's threads, which then spin beside the network and slow it
+    (msau.runtime.hint_transfer); cv2.transform is as fast and keeps to OpenCV's own threads."""
+    if pixels.size == 0:
+        return np.zeros(pixels.shape[:-1] + (matrix.shape[0],), np.float32)
+    flat = np.ascontiguousarray(pixels, np.float32).reshape(-1, 1, 3)
+    return cv2.transform(flat, matrix).reshape(pixels.shape[:-1] + (matrix.shape[0],))
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIE Lab (L in 0..100) of sRGB pixels; (..., 3) uint8, uint16 or float in [0, 1] -> (..., 3) float32."""
-    xyz = to_linear_rgb(rgb) @ _XYZN_FROM_RGB.T
+    xyz = _transform(to_linear_rgb(rgb), _XYZN_FROM_RGB)
     f = _f(xyz)
     lab = np.empty_like(f)
     lab[..., 0] = 116.0 * f[..., 1] - 16.0
@@ -114,7 +124,7 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
             luts = _y_luts(bits)
             y = luts[0][flat[band, 0]] + luts[1][flat[band, 1]] + luts[2][flat[band, 2]]
         else:
-            y = to_linear_rgb(flat[band, :3]) @ _XYZN_FROM_RGB[1]
+            y = _transform(to_linear_rgb(flat[band, :3]), _XYZN_FROM_RGB[1:2])[:, 0]
         out[band] = _lightness_of_y(y)
     return out.reshape(rgb.shape[:-1])
 
