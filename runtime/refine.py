@@ -92,7 +92,8 @@ class _System:
         meets the next through a diagonal block (the vertical links). Block Gaussian elimination row by row costs
         h inversions of w x w (in float64: the data term is 1e-3 of a link, so the system is ill-conditioned)."""
         horizontal, vertical, rhs = self.horizontal, self.vertical, rhs * self.scale
-        if rhs.shape[2] > rhs.shape[1]:  # eliminate along the longer side: fewer, smaller blocks to invert
+        transposed = rhs.shape[2] > rhs.shape[1]
+        if transposed:  # blocks as wide as the shorter side: each inversion costs the cube of its width
             horizontal, vertical, rhs = vertical.T, horizontal.T, rhs.transpose(0, 2, 1)
         channels, height, width = rhs.shape
         along = np.arange(width)
@@ -111,9 +112,7 @@ class _System:
         solution[-1] = inverses[-1] @ solution[-1]
         for row in range(height - 2, -1, -1):  # back substitution
             solution[row] = inverses[row] @ (solution[row] + links[row][:, None] * solution[row + 1])
-        solution = solution.transpose(2, 0, 1)
-        if solution.shape[1:] != self.scale.shape:
-            solution = solution.transpose(0, 2, 1)
+        solution = solution.transpose(2, 1, 0) if transposed else solution.transpose(2, 0, 1)  # (c, h, w)
         return (solution * self.scale).astype(np.float32)
 
     def solve(self, rhs: np.ndarray, start: np.ndarray, iterations: int) -> np.ndarray:
