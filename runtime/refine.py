@@ -13,7 +13,7 @@ errors at the hints. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
 starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices; the coarsest grid is
-solved exactly, row by row. numpy and OpenCV only.
+solved exactly. numpy and OpenCV, and numba for the solvers (msau.runtime.grid_solvers).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from msau.runtime import grid_solvers
 from msau.runtime.contract import CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
 from msau.runtime.hint_transfer import hint_correction
 
@@ -42,9 +43,9 @@ COARSE_ITERATIONS = 15
 LEVELS = 3  # coarser grids below the network size (each half the previous), while sides stay even and >= MIN_SIDE
 MIN_SIDE = 32
 # The coarsest grid has to carry colour all the way across: CG took as many iterations as the grid is wide and high
-# (64 at 32x32: 4.7 ms, nearly all of it numpy's cost per call). A grid whose shorter side is at most this is
-# solved exactly instead (1.3 ms at 32x32), which also scored up to 0.05 dB higher on val (MODEL.md); stopping at
-# 64x64 instead (one level fewer) lost 0.14 dB with 10 clicks.
+# (64 at 32x32). A grid whose shorter side is at most this is solved exactly instead (0.5 ms at 32x32, 5 ms at
+# 64x64), which also scored up to 0.05 dB higher on val (MODEL.md); stopping at 64x64 instead (one level fewer)
+# lost 0.14 dB with 10 clicks.
 DIRECT_MAX_SIDE = 64
 
 
@@ -58,9 +59,8 @@ def _edge_weights(lightness: np.ndarray, sigma: float) -> tuple[np.ndarray, np.n
 
 class _System:
     """(diag(d) + graph Laplacian) on one grid, scaled to unit diagonal: solve() runs plain conjugate gradients
-    on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A in fewer passes (no preconditioner step),
-    into preallocated (c, h, w) buffers: on a 256x256 grid each pass over the planes costs as much as the
-    arithmetic, so passes and allocations are what is saved."""
+    on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A without a preconditioner step, compiled
+    (msau.runtime.grid_solvers)."""
 
     def __init__(self, lightness: np.ndarray, data_weight: np.ndarray, sigma: float) -> None:
         horizontal, vertical = _edge_weights(lightness, sigma)
@@ -73,75 +73,24 @@ class _System:
         self.horizontal = horizontal * self.scale[:, :-1] * self.scale[:, 1:]  # S A S's links
         self.vertical = vertical * self.scale[:-1, :] * self.scale[1:, :]
 
-    def _apply(self, y: np.ndarray, out: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> None:
-        """out = S A S y for planes y (c, h, w); horizontal (c, h, w-1) and vertical (c, h-1, w) are scratch."""
-        np.copyto(out, y)  # the unit diagonal
-        np.multiply(self.horizontal, y[:, :, 1:], out=horizontal)
-        out[:, :, :-1] -= horizontal
-        np.multiply(self.horizontal, y[:, :, :-1], out=horizontal)
-        out[:, :, 1:] -= horizontal
-        np.multiply(self.vertical, y[:, 1:, :], out=vertical)
-        out[:, :-1, :] -= vertical
-        np.multiply(self.vertical, y[:, :-1, :], out=vertical)
-        out[:, 1:, :] -= vertical
-
     def solve_exactly(self, rhs: np.ndarray) -> np.ndarray:
-        """The exact solution for right-hand sides (c, h, w), float32.
-
-        S A S is block tridiagonal over rows: each row's block is tridiagonal (its horizontal links) and a row
-        meets the next through a diagonal block (the vertical links). Block Gaussian elimination row by row costs
-        h inversions of w x w (in float64: the data term is 1e-3 of a link, so the system is ill-conditioned)."""
+        """The exact solution for right-hand sides (c, h, w), float32 (msau.runtime.grid_solvers)."""
         horizontal, vertical, rhs = self.horizontal, self.vertical, rhs * self.scale
         transposed = rhs.shape[2] > rhs.shape[1]
-        if transposed:  # blocks as wide as the shorter side: each inversion costs the cube of its width
+        if transposed:  # the band as wide as the shorter side: the cost grows with the cube of its width
             horizontal, vertical, rhs = vertical.T, horizontal.T, rhs.transpose(0, 2, 1)
-        channels, height, width = rhs.shape
-        along = np.arange(width)
-        blocks = np.zeros((height, width, width))
-        blocks[:, along, along] = 1.0
-        blocks[:, along[:-1], along[1:]] = blocks[:, along[1:], along[:-1]] = -horizontal
-        links = vertical.astype(np.float64)  # (h - 1, w): row r to row r + 1
-        solution = rhs.transpose(1, 2, 0).astype(np.float64)  # (h, w, c), eliminated in place
-        inverses = np.empty_like(blocks)
-        inverses[0] = np.linalg.inv(blocks[0])
-        for row in range(1, height):  # forward: fold row - 1 into row
-            coupled = inverses[row - 1] * (links[row - 1][:, None] * links[row - 1][None, :])
-            blocks[row] -= coupled
-            solution[row] += links[row - 1][:, None] * (inverses[row - 1] @ solution[row - 1])
-            inverses[row] = np.linalg.inv(blocks[row])
-        solution[-1] = inverses[-1] @ solution[-1]
-        for row in range(height - 2, -1, -1):  # back substitution
-            solution[row] = inverses[row] @ (solution[row] + links[row][:, None] * solution[row + 1])
-        solution = solution.transpose(2, 1, 0) if transposed else solution.transpose(2, 0, 1)  # (c, h, w)
-        return (solution * self.scale).astype(np.float32)
+        solution = grid_solvers.solve_exactly(
+            np.ascontiguousarray(horizontal), np.ascontiguousarray(vertical), np.ascontiguousarray(rhs, np.float32)
+        )
+        return (solution.transpose(0, 2, 1) if transposed else solution) * self.scale
 
     def solve(self, rhs: np.ndarray, start: np.ndarray, iterations: int) -> np.ndarray:
-        """Conjugate gradients from start (c, h, w), all planes at once; float32."""
-        channels, height, width = rhs.shape
-        horizontal = np.empty((channels, height, width - 1), np.float32)
-        vertical = np.empty((channels, height - 1, width), np.float32)
-        y = start / self.scale  # S^-1 u
-        residual = np.empty_like(y)
-        self._apply(y, residual, horizontal, vertical)
-        np.subtract(rhs * self.scale, residual, out=residual)  # S b - S A S y
-        direction = residual.copy()
-        product = np.empty_like(y)
-        scratch = np.empty_like(y)
-        rr = np.einsum("chw,chw->c", residual, residual)[:, None, None]
-        for _ in range(iterations):
-            self._apply(direction, product, horizontal, vertical)
-            curvature = np.einsum("chw,chw->c", direction, product)[:, None, None]
-            step = rr / np.maximum(curvature, 1e-30)
-            np.multiply(direction, step, out=scratch)
-            y += scratch
-            np.multiply(product, step, out=scratch)
-            residual -= scratch
-            rr_next = np.einsum("chw,chw->c", residual, residual)[:, None, None]
-            direction *= rr_next / np.maximum(rr, 1e-30)
-            direction += residual
-            rr = rr_next
-        y *= self.scale  # u = S y
-        return y
+        """Conjugate gradients from start (c, h, w), every plane on its own; float32."""
+        y = np.ascontiguousarray(start / self.scale, dtype=np.float32)  # S^-1 u
+        grid_solvers.conjugate_gradients(
+            self.horizontal, self.vertical, np.ascontiguousarray(rhs * self.scale, dtype=np.float32), y, iterations
+        )
+        return y * self.scale  # u = S y
 
 
 def _half(plane: np.ndarray) -> np.ndarray:
