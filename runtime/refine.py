@@ -35,7 +35,7 @@ PRIOR_WEIGHT = 4e-4  # per pixel, towards the network's ab; small, so hints carr
 # far; the finest only has to settle edges, as the coarse change reaches it bilinearly enlarged (nearest-neighbour
 # blocks took 10 iterations to smooth and scored 0.07-0.1 dB lower). On the 105 val photos 3 + 15 scored
 # 29.41 / 32.27 / 33.43 dB at 0.1 / 0.5 / 1 % hints against 29.38 / 32.26 / 33.36 for 10 + 40 with
-# nearest-neighbour starts, at a third of the cost (each 256x256 iteration is about 1.4 ms of one core). With
+# nearest-neighbour starts, at a third of the cost (each 256x256 iteration took 1.4 ms of one core in numpy). With
 # the coarsest grid solved exactly, 2 at the network size scored within 0.011 dB of 3 on val but left colour a
 # pixel across strong edges (tests/runtime/test_runtime_refine.py); 10 instead of 15 lost 0.044 dB at 0.5 %.
 ITERATIONS = 3
