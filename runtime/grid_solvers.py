@@ -19,13 +19,24 @@ NUMBA_CACHE_DIR says), so a later process starts at once.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numba
 import numpy as np
 
-_COMPILE = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+_OPTIONS = {"nogil": True, "fastmath": True, "error_model": "numpy"}
 
 
-@numba.njit(**_COMPILE)
+def _compiled(function: Callable) -> Callable:
+    """function compiled by numba, cached on disk where numba finds a writable place for it; where it finds none
+    (a read-only install and home), compiled anew in each process rather than failing."""
+    try:
+        return numba.njit(cache=True, **_OPTIONS)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(cache=False, **_OPTIONS)(function)
+
+
+@_compiled
 def _padded_links(horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
     """(4, h, w): each pixel's link to its left, right, upper and lower neighbour; 0 where there is none, so the
     product below needs no branch at the borders."""
@@ -42,7 +53,7 @@ def _padded_links(horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
     return links
 
 
-@numba.njit(**_COMPILE)
+@_compiled
 def _product(links: np.ndarray, padded: np.ndarray, out: np.ndarray) -> float:
     """out = (I - links) p for p inside padded (h + 2, w + 2), whose border is 0; returns p . out."""
     height, width = out.shape
@@ -60,7 +71,7 @@ def _product(links: np.ndarray, padded: np.ndarray, out: np.ndarray) -> float:
     return total
 
 
-@numba.njit(**_COMPILE)
+@_compiled
 def _solve_plane(links: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: int) -> None:
     """Plain CG on (I - links) y = rhs for one plane (h, w), from y, in place."""
     height, width = y.shape
@@ -99,7 +110,7 @@ def _solve_plane(links: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: 
         rr = rr_next
 
 
-@numba.njit(**_COMPILE)
+@_compiled
 def conjugate_gradients(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: int) -> None:
     """Conjugate gradients for (I - L) y = rhs, each plane of rhs and y (c, h, w) on its own, y updated in place
     from its start. L links each pixel with weight horizontal (h, w - 1) to its right neighbour and vertical
@@ -109,7 +120,7 @@ def conjugate_gradients(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.nd
         _solve_plane(links, rhs[plane], y[plane], iterations)
 
 
-@numba.njit(**_COMPILE)
+@_compiled
 def solve_exactly(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """The solution (c, h, w) of (I - L) y = rhs for every plane of rhs (c, h, w), float64 throughout (the data
     term is 1e-3 of a link, so the system is ill-conditioned), links as for conjugate_gradients.
