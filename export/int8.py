@@ -32,15 +32,20 @@ CALIBRATION_PHOTOS = 16
 # and checking on one folder still do not see the same inputs.
 CALIBRATION_SEED = 1000
 CALIBRATION_METHODS = {"percentile": "Percentile", "minmax": "MinMax"}  # ours -> onnxruntime's CalibrationMethod
-# Nodes whose names hold one of these stay in float (names are the exported graph's module paths, model/network.py).
-# First the full-resolution level: its activations are heavy-tailed (single-pixel hints make spikes 5-10x the 99.99th
-# percentile), so per-tensor u8 steps erase the small values there. Quantized everywhere, the 28-photo model lost
-# 0.7 dB as served (percentile calibration; 2 dB with MinMax); with the first encoder, the last decoder (their skip
-# connection) and the head in float it stayed within 0.15 dB (benchmarks/results/2026-12-01-int8.md). The model
-# trained on 1,073 photos uses its half- and quarter-resolution decoders finely too: with only those three scopes
-# in float it lost 0.37-0.80 dB; with decoders 1 and 2 also in float, 0.004 (16 val photos). Either decoder alone,
-# their fusion convolutions alone, or every Concat/Resize in float still lost 0.29-0.99 dB.
-DEFAULT_FLOAT_SCOPES: tuple[str, ...] = ("/encoders.0/", "/decoders.1/", "/decoders.2/", "/decoders.3/", "/head/")
+# Activation ranges are clipped at this percentile of each tensor's calibration values. Single-pixel hints make
+# spikes 5-10x a tensor's 99.99th percentile; a range stretched to them leaves a u8 step that erases the small
+# values. At the former 99.999 the model trained on 1,073 photos needed its first encoder and all three upper
+# decoders in float (with only the first encoder, the last decoder and the head in float it lost 0.37-0.80 dB
+# as served); at 99.9 those two decoders quantize too: +0.014 dB in the export's gate (16 val photos), and on all
+# 105 val photos as served -0.04 / 0.00 / 0.00 dB at 0.1 / 0.5 / 1 % and -0.05 / -0.04 dB with 10 / 50 clicks,
+# 17-20 % faster on OpenVINO (benchmarks/results/2026-12-02-int8-percentile.md). The clipped spikes are at the
+# hints, where the propagation pins the colours anyway; the network alone loses more (up to -0.5 dB at 0.1 %).
+CALIBRATION_PERCENTILE = 99.9
+# Nodes whose names hold one of these stay in float (names are the exported graph's module paths, model/network.py):
+# the full-resolution level. Quantized too (at 99.9), the first encoder and the last decoder made OpenVINO 8-13 %
+# faster again on the AVX2 path (27-35 % natively) but lost up to 0.14 dB as served with 10 clicks and 1 dB for
+# the network alone.
+DEFAULT_FLOAT_SCOPES: tuple[str, ...] = ("/encoders.0/", "/decoders.3/", "/head/")
 DEFAULT_FLOAT_OPS: tuple[str, ...] = ()
 
 
@@ -161,7 +166,7 @@ def quantize_graph(
     """Write the QDQ INT8 graph of onnx_path to out_path (not atomic, not gated: quantize_int8 is the API).
 
     u8 activations (asymmetric) and i8 weights per output channel: the combination both CPU backends run as
-    native INT8. "percentile" clips each activation's range at its 99.999th percentile (the spikes at hints
+    native INT8. "percentile" clips each activation's range at its CALIBRATION_PERCENTILE (the spikes at hints
     would otherwise stretch the u8 step); "minmax" keeps whole ranges.
     """
     if method not in CALIBRATION_METHODS:
@@ -185,6 +190,7 @@ def quantize_graph(
             weight_type=quantization.QuantType.QInt8,
             calibrate_method=getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[method]),
             nodes_to_exclude=list(float_nodes),
+            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE} if method == "percentile" else {},
         )
 
 
