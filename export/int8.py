@@ -38,9 +38,9 @@ CALIBRATION_METHODS = {"percentile": "Percentile", "minmax": "MinMax"}  # ours -
 # decoders in float (with only the first encoder, the last decoder and the head in float it lost 0.37-0.80 dB
 # as served); at 99.9 those two decoders quantize too: +0.014 dB in the export's gate (16 val photos), and on all
 # 105 val photos (three seeds) as served -0.02 / 0.00 / 0.00 dB at 0.1 / 0.5 / 1 % and -0.04 / -0.03 dB with
-# 10 / 50 clicks,
-# 16-31 % faster on OpenVINO (benchmarks/results/2026-12-02-int8-percentile.md). The clipped spikes are at the
-# hints, where the propagation pins the colours anyway; the network alone loses more (up to -0.44 dB).
+# 10 / 50 clicks, 16-31 % faster on OpenVINO (benchmarks/results/2026-12-02-int8-percentile.md). The clipped
+# spikes are at the hints, where the propagation pins the colours anyway; the network alone loses more (up to
+# -0.44 dB).
 CALIBRATION_PERCENTILE = 99.9
 # Nodes whose names hold one of these stay in float (names are the exported graph's module paths, model/network.py):
 # the full-resolution level. Quantized too (at 99.9), the first encoder and the last decoder made OpenVINO 8-13 %
