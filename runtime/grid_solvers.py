@@ -13,30 +13,17 @@ the network.
 The exact solve: block elimination row by row in numpy took 1.3 ms at 32x32 (32 inversions of 32x32); the
 banded Cholesky factorization does the same elimination in place, in 1024 x 32^2 / 2 multiply-adds: 0.5 ms.
 
-Compiled on first use for the CPU at hand (about 3 s) and cached on disk by numba (beside this file, or where
-NUMBA_CACHE_DIR says), so a later process starts at once.
+Compiled on first use for the CPU at hand (about 3 s) and cached on disk (msau.runtime.compiled).
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
-import numba
 import numpy as np
 
-_OPTIONS = {"nogil": True, "fastmath": True, "error_model": "numpy"}
+from msau.runtime.compiled import compiled
 
 
-def _compiled(function: Callable) -> Callable:
-    """function compiled by numba, cached on disk where numba finds a writable place for it; where it finds none
-    (a read-only install and home), compiled anew in each process rather than failing."""
-    try:
-        return numba.njit(cache=True, **_OPTIONS)(function)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(cache=False, **_OPTIONS)(function)
-
-
-@_compiled
+@compiled
 def _padded_links(horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
     """(4, h, w): each pixel's link to its left, right, upper and lower neighbour; 0 where there is none, so the
     product below needs no branch at the borders."""
@@ -53,7 +40,7 @@ def _padded_links(horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
     return links
 
 
-@_compiled
+@compiled
 def _product(links: np.ndarray, padded: np.ndarray, out: np.ndarray) -> float:
     """out = (I - links) p for p inside padded (h + 2, w + 2), whose border is 0; returns p . out."""
     height, width = out.shape
@@ -71,7 +58,7 @@ def _product(links: np.ndarray, padded: np.ndarray, out: np.ndarray) -> float:
     return total
 
 
-@_compiled
+@compiled
 def _solve_plane(links: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: int) -> None:
     """Plain CG on (I - links) y = rhs for one plane (h, w), from y, in place."""
     height, width = y.shape
@@ -110,7 +97,7 @@ def _solve_plane(links: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: 
         rr = rr_next
 
 
-@_compiled
+@compiled
 def conjugate_gradients(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray, y: np.ndarray, iterations: int) -> None:
     """Conjugate gradients for (I - L) y = rhs, each plane of rhs and y (c, h, w) on its own, y updated in place
     from its start. L links each pixel with weight horizontal (h, w - 1) to its right neighbour and vertical
@@ -120,7 +107,7 @@ def conjugate_gradients(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.nd
         _solve_plane(links, rhs[plane], y[plane], iterations)
 
 
-@_compiled
+@compiled
 def solve_exactly(horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """The solution (c, h, w) of (I - L) y = rhs for every plane of rhs (c, h, w), float64 throughout (the data
     term is 1e-3 of a link, so the system is ill-conditioned), links as for conjugate_gradients.
