@@ -13,7 +13,7 @@ errors at the hints. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
 starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices; the coarsest grid is
-solved exactly. numpy and OpenCV, and numba for the solvers (msau.runtime.grid_solvers).
+solved exactly. numpy and OpenCV, and numba for the system and its solvers (msau.runtime.grid_solvers).
 """
 
 from __future__ import annotations
@@ -55,55 +55,45 @@ DIRECT_MAX_SIDE = 64
 _MIN_EXPONENT = -40.0
 
 
-def _edge_weights(lightness: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal (h, w-1) and vertical (h-1, w) neighbour links of an L* plane."""
-    scale = np.float32(-0.5 / (sigma * sigma))
-    links = []
-    for difference in (lightness[:, 1:] - lightness[:, :-1], lightness[1:, :] - lightness[:-1, :]):
-        exponent = np.square(difference, dtype=np.float32) * scale
-        links.append(np.exp(np.maximum(exponent, _MIN_EXPONENT, out=exponent), out=exponent))
-    return links[0], links[1]
-
-
 class _System:
-    """(diag(d) + graph Laplacian) on one grid, scaled to unit diagonal: solve() runs plain conjugate gradients
-    on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A without a preconditioner step, compiled
-    (msau.runtime.grid_solvers)."""
+    """(diag(d) + graph Laplacian) u = b on one grid, scaled to unit diagonal: solve() runs plain conjugate
+    gradients on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A without a preconditioner step,
+    compiled (msau.runtime.grid_solvers, which also builds the system)."""
 
-    def __init__(self, lightness: np.ndarray, data_weight: np.ndarray, sigma: float) -> None:
-        horizontal, vertical = _edge_weights(lightness, sigma)
-        diagonal = data_weight.astype(np.float32)  # a copy
-        diagonal[:, :-1] += horizontal
-        diagonal[:, 1:] += horizontal
-        diagonal[:-1, :] += vertical
-        diagonal[1:, :] += vertical
-        self.scale = 1.0 / np.sqrt(diagonal)  # S
-        self.horizontal = horizontal * self.scale[:, :-1] * self.scale[:, 1:]  # S A S's links
-        self.vertical = vertical * self.scale[:-1, :] * self.scale[1:, :]
+    def __init__(
+        self,
+        lightness: np.ndarray,
+        mask: np.ndarray,
+        hints: np.ndarray,
+        prior: np.ndarray,
+        sigma: float,
+        hint_weight: float,
+        prior_weight: float,
+    ) -> None:
+        self.scale, self.horizontal, self.vertical, self.rhs = grid_solvers.scaled_system(
+            lightness, mask, hints, prior, sigma, hint_weight, prior_weight, _MIN_EXPONENT
+        )  # S, S A S's links, S b
 
-    def solve_exactly(self, rhs: np.ndarray) -> np.ndarray:
-        """The exact solution for right-hand sides (c, h, w), float32 (msau.runtime.grid_solvers)."""
-        horizontal, vertical, rhs = self.horizontal, self.vertical, rhs * self.scale
+    def solve_exactly(self) -> np.ndarray:
+        """The exact solution (2, h, w), float32 (msau.runtime.grid_solvers)."""
+        horizontal, vertical, rhs = self.horizontal, self.vertical, self.rhs
         transposed = rhs.shape[2] > rhs.shape[1]
         if transposed:  # the band as wide as the shorter side: the cost grows with the cube of its width
             horizontal, vertical, rhs = vertical.T, horizontal.T, rhs.transpose(0, 2, 1)
         solution = grid_solvers.solve_exactly(
-            np.ascontiguousarray(horizontal), np.ascontiguousarray(vertical), np.ascontiguousarray(rhs, np.float32)
+            np.ascontiguousarray(horizontal), np.ascontiguousarray(vertical), np.ascontiguousarray(rhs)
         )
         return (solution.transpose(0, 2, 1) if transposed else solution) * self.scale
 
-    def solve(self, rhs: np.ndarray, start: np.ndarray, iterations: int) -> np.ndarray:
-        """Conjugate gradients from start (c, h, w), every plane on its own; float32."""
+    def solve(self, start: np.ndarray, iterations: int) -> np.ndarray:
+        """Conjugate gradients from start (2, h, w), every plane on its own; float32."""
         y = np.ascontiguousarray(start / self.scale, dtype=np.float32)  # S^-1 u
-        grid_solvers.conjugate_gradients(
-            self.horizontal, self.vertical, np.ascontiguousarray(rhs * self.scale, dtype=np.float32), y, iterations
-        )
+        grid_solvers.conjugate_gradients(self.horizontal, self.vertical, self.rhs, y, iterations)
         return y * self.scale  # u = S y
 
 
-def _half(plane: np.ndarray) -> np.ndarray:
-    height, width = plane.shape[-2:]
-    return cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+def _float32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)  # no copy when it already is
 
 
 def propagate(
@@ -120,34 +110,25 @@ def propagate(
 ) -> np.ndarray:
     """ab (2, h, w): the hints (2, h, w) where mask (h, w) in [0, 1] is set, spread along lightness (h, w, L*
     units) and blended with prior (2, h, w). All float32."""
+    lightness, hint_ab, mask, prior = _float32(lightness), _float32(hint_ab), _float32(mask), _float32(prior)
     height, width = lightness.shape
+    system = _System(lightness, mask, hint_ab, prior, sigma, hint_weight, prior_weight)
     if levels > 0 and min(height, width) >= 2 * MIN_SIDE and height % 2 == 0 and width % 2 == 0:
-        coarse_mask = _half(mask)
-        # A coarse pixel's hint is the mean of the hints inside it; its mask the fraction hinted.
-        coarse_hints = np.stack([_half(plane * mask) for plane in hint_ab]) / np.maximum(coarse_mask, 1e-6)
-        coarse_prior = np.stack([_half(plane) for plane in prior])
+        coarse_lightness, coarse_mask, coarse_hints, coarse_prior = grid_solvers.coarse_grid(lightness, mask, hint_ab, prior)
         coarse = propagate(
-            _half(lightness), coarse_hints, coarse_mask, coarse_prior, sigma, hint_weight, prior_weight,
+            coarse_lightness, coarse_hints, coarse_mask, coarse_prior, sigma, hint_weight, prior_weight,
             coarse_iterations, levels - 1, coarse_iterations,
         )
         # Upsample the change to the prior, not the coarse colours: keeps the network's detail and, where no hint
         # reaches, the prior itself (a region the coarse solve left alone starts converged). Bilinearly: a smooth
         # start leaves the fine iterations only the edges to settle.
-        start = prior + np.stack(
-            [cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in coarse - coarse_prior]
-        )
-    else:
-        start = None
-    data_weight = (prior_weight + hint_weight * mask).astype(np.float32)
-    rhs = (prior_weight * prior + (hint_weight * mask) * hint_ab).astype(np.float32)  # (2, h, w)
-    system = _System(lightness, data_weight, sigma)
-    if start is not None:
-        return system.solve(rhs, start.astype(np.float32), iterations)
+        change = [cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in coarse - coarse_prior]
+        return system.solve(prior + np.stack(change), iterations)
     if min(height, width) <= DIRECT_MAX_SIDE:
-        return system.solve_exactly(rhs)
+        return system.solve_exactly()
     # Too large to solve exactly (a network size of 1024 and more): CG from the prior alone, which carries colour
     # one pixel per iteration at most, so as many iterations as the grid is wide and high.
-    return system.solve(rhs, prior.astype(np.float32), max(iterations, coarse_iterations, height + width))
+    return system.solve(prior, max(iterations, coarse_iterations, height + width))
 
 
 def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
