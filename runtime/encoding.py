@@ -57,9 +57,9 @@ def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = DEFAULT_UPSA
     joined with it."""
     height, width = lightness.shape
     # Scaled to a*b* units on the small grid, where it is cheap: the resize is linear, so it commutes.
-    ab = np.clip(ab, -AB_LIMIT, AB_LIMIT).transpose(1, 2, 0) * np.float32(AB_SCALE)  # (h, w, 2)
-    ab_full = resize(np.ascontiguousarray(ab, dtype=np.float32), height, width, upsampling)  # (H, W, 2)
-    return join_lab_to_rgb_uint8(lightness, ab_full)
+    planes = np.clip(ab, -AB_LIMIT, AB_LIMIT).astype(np.float32, copy=False) * np.float32(AB_SCALE)  # (2, h, w)
+    ab_full = np.stack([resize(plane, height, width, upsampling) for plane in planes])  # (2, H, W)
+    return join_lab_to_rgb_uint8(np.asarray(lightness, np.float32), ab_full)
 
 
 def finish(
