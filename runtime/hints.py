@@ -111,12 +111,49 @@ def _parse_json_hint(path: Path, index: int, item: object) -> tuple[float, float
     return float(x), float(y), rgb, radius
 
 
+def _well_formed_hints(items: list) -> Hints | None:
+    """Hints from a non-empty list whose every hint is well formed, checked in bulk: a column at a time, in
+    C where numpy can (0.6 ms for 328 hints hint by hint, a few times less so). None where any hint is not,
+    so that _parse_json_hint names the first bad one; it also takes the rarer forms this skips (number
+    subclasses such as numpy's)."""
+    if not items:
+        return None
+    try:
+        xs = [item["x"] for item in items]
+        ys = [item["y"] for item in items]
+        colours = [item["rgb"] for item in items]
+        radii = [item.get("radius", 0) for item in items]
+    except (TypeError, KeyError, AttributeError):  # a hint that is not an object, or one missing a key
+        return None
+    numbers = (int, float)
+    if not (
+        all(type(value) in numbers for value in xs)
+        and all(type(value) in numbers for value in ys)
+        and all(type(colour) is list and len(colour) == 3 for colour in colours)
+        and all(type(value) is int for colour in colours for value in colour)
+        and all(type(value) is int for value in radii)
+    ):
+        return None
+    try:
+        xy = np.array([xs, ys], np.float64).T  # (n, 2)
+        rgb = np.array(colours, np.int64)  # (n, 3)
+        radius = np.array(radii, np.int64)
+    except OverflowError:  # an integer beyond the range of float64 or int64
+        return None
+    if not (np.isfinite(xy).all() and rgb.min() >= 0 and rgb.max() <= 255 and radius.min() >= 0 and radius.max() <= MAX_HINT_RADIUS):
+        return None
+    return Hints(xy=xy.astype(np.float32), rgb=rgb.astype(np.uint8), radius=radius.astype(np.int32))
+
+
 def parse_hints_document(document: object, source: str | Path = "hints") -> Hints:
     """Hints from a JSON document already in memory; HintError naming ``source`` for a bad one."""
     path = Path(source)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
         raise _json_error(path, 'expected an object {"hints": [{"x": .., "y": .., "rgb": [r, g, b]}, ...]}')
     _check_count(path, len(document["hints"]))
+    well_formed = _well_formed_hints(document["hints"])
+    if well_formed is not None:
+        return well_formed
     parsed = [_parse_json_hint(path, i, item) for i, item in enumerate(document["hints"])]
     if not parsed:
         return Hints.empty()

@@ -400,3 +400,36 @@ def test_png_of_the_wrong_size_is_refused_before_decoding(tmp_path: Path, png_bo
     path = png_bomb(tmp_path / "big.png", 30000, 30000)
     with pytest.raises(HintError, match=rf"^{path}: hint PNG is 30000x30000 but the image is 8x4;"):
         load_hints(path, (4, 8))
+
+
+def test_the_bulk_check_parses_as_the_hint_by_hint_one():
+    from msau.runtime.hints import parse_hints_document
+
+    items = [{"x": 3, "y": 4.5, "rgb": [255, 0, 17]}, {"x": 0.25, "y": 0, "rgb": [1, 2, 3], "radius": 2}]
+    bulk = parse_hints_document({"hints": items})
+    # A numpy float is a float to the hint-by-hint check, not to the bulk one: the same hints, the other path.
+    one_by_one = parse_hints_document({"hints": [dict(items[0], x=np.float64(3.0)), items[1]]})
+    for hints in (bulk, one_by_one):
+        np.testing.assert_array_equal(hints.xy, [[3, 4.5], [0.25, 0]])
+        np.testing.assert_array_equal(hints.rgb, [[255, 0, 17], [1, 2, 3]])
+        np.testing.assert_array_equal(hints.radius, [0, 2])
+    assert bulk.xy.dtype == np.float32 and bulk.rgb.dtype == np.uint8 and bulk.radius.dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"x": True, "y": 1, "rgb": [1, 2, 3]}, "hint 1: x must be a finite number, got True"),
+        ({"x": 1, "y": 10**400, "rgb": [1, 2, 3]}, "hint 1: y must be a finite number, got 1000"),
+        ({"x": 1, "y": 1, "rgb": [1, False, 3]}, "hint 1: rgb must be a list of three integers, got [1, False, 3]"),
+        ({"x": 1, "y": 1, "rgb": [1, 2, 256]}, "hint 1: rgb [1, 2, 256] has a value outside 0-255"),
+        ({"x": 1, "y": 1, "rgb": [1, 2, 3], "radius": -1}, "hint 1: radius must be an integer in 0.."),
+        ({"y": 1, "rgb": [1, 2, 3]}, "hint 1 is missing 'x'"),
+    ],
+)
+def test_a_bad_hint_after_good_ones_is_named(bad, message):
+    from msau.runtime.hints import HintError, parse_hints_document
+
+    with pytest.raises(HintError) as error:
+        parse_hints_document({"hints": [{"x": 0, "y": 0, "rgb": [0, 0, 0]}, bad]}, "h.json")
+    assert str(error.value).startswith(f"h.json: {message}")
