@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
+from msau.runtime.compiled import compiled
+
 # skimage.color.colorconv.xyz_from_rgb (sRGB primaries, D65)
 XYZ_FROM_RGB = np.array(
     [
@@ -108,6 +110,16 @@ def _lightness_lut(bits: int) -> np.ndarray:
     return (116.0 * _f(_linear_lut(bits).astype(np.float64)) - 16.0).astype(np.float32)
 
 
+@compiled
+def _luminance(pixels: np.ndarray, luts: np.ndarray) -> np.ndarray:
+    """Y (n,) float32 of integer sRGB pixels (n, 3 or 4): the sum of three table gathers, in one pass (numpy's
+    three gathers over strided columns took 0.8 ms at 256x256, four times as long)."""
+    y = np.empty(pixels.shape[0], np.float32)
+    for i in range(pixels.shape[0]):
+        y[i] = luts[0, pixels[i, 0]] + luts[1, pixels[i, 1]] + luts[2, pixels[i, 2]]
+    return y
+
+
 def _lightness_of_y(y: np.ndarray) -> np.ndarray:
     """L* of luminance Y (white = 1), in place where y is float32."""
     return (116.0 * _f(y) - 16.0).astype(np.float32, copy=False)
@@ -121,8 +133,7 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
     bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(rgb.dtype)
     for band in _bands(flat.shape[0]):
         if bits is not None:  # Y as three table gathers: no float copy of the photo
-            luts = _y_luts(bits)
-            y = luts[0][flat[band, 0]] + luts[1][flat[band, 1]] + luts[2][flat[band, 2]]
+            y = _luminance(flat[band], _y_luts(bits))
         else:
             y = _transform(to_linear_rgb(flat[band, :3]), _XYZN_FROM_RGB[1:2])[:, 0]
         out[band] = _lightness_of_y(y)
