@@ -54,9 +54,41 @@ def _features(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     return (planes / scales).reshape(5, -1).T.astype(np.float32)
 
 
-def _cells(planes: np.ndarray, size: int) -> np.ndarray:
-    """(c, rows, columns): each plane of planes (c, h, w) averaged over cells of side size."""
-    return np.stack([_shrink(plane, size) for plane in planes])
+@compiled
+def _block_means(
+    ab: np.ndarray, lightness: np.ndarray, hint_a: np.ndarray, hint_b: np.ndarray, mask: np.ndarray, size: int
+) -> np.ndarray:
+    """_cells where size divides both sides: one pass over the pixels (OpenCV's six area resizes and the numpy
+    that made their planes took 0.7 ms at 256x256)."""
+    rows, columns = mask.shape[0] // size, mask.shape[1] // size
+    means = np.empty((6, rows, columns), np.float32)
+    share = np.float32(1.0 / (size * size))
+    for row in range(rows):
+        for column in range(columns):
+            a_sum = b_sum = l_sum = m_sum = ra_sum = rb_sum = np.float32(0.0)
+            for i in range(row * size, (row + 1) * size):
+                for j in range(column * size, (column + 1) * size):
+                    a, b, weight = ab[0, i, j], ab[1, i, j], mask[i, j]
+                    a_sum += a
+                    b_sum += b
+                    l_sum += lightness[i, j]
+                    m_sum += weight
+                    ra_sum += (hint_a[i, j] - a) * weight
+                    rb_sum += (hint_b[i, j] - b) * weight
+            means[0, row, column], means[1, row, column], means[2, row, column] = a_sum * share, b_sum * share, l_sum * share
+            means[3, row, column], means[4, row, column], means[5, row, column] = m_sum * share, ra_sum * share, rb_sum * share
+    return means
+
+
+def _cells(ab: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
+    """(6, rows, columns): the means over cells of side size of the network's a, b, L*, the mask, and the residual
+    (hint - network) a and b times the mask; ab (2, h, w) and the contract input x (4, h, w) float32."""
+    mask = x[CHANNEL_MASK]
+    if mask.shape[0] % size == 0 and mask.shape[1] % size == 0:
+        return _block_means(ab, x[CHANNEL_L], x[CHANNEL_A_HINT], x[CHANNEL_B_HINT], mask, size)
+    residual = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]) - ab  # (2, h, w)
+    planes = np.concatenate([ab, x[CHANNEL_L][None], mask[None], residual * mask])  # (6, h, w)
+    return np.stack([_shrink(plane, size) for plane in planes])  # area means, fractional at the far edges
 
 
 def _hinted_cells(cells: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,16 +158,14 @@ def hint_correction(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
     if not mask.any():
         return np.zeros_like(ab, dtype=np.float32)
     size = cell_size(height, width)
-    ab = np.asarray(ab, np.float32)
-    residual = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32) - ab  # (2, h, w)
-    planes = np.concatenate([ab, x[CHANNEL_L][None].astype(np.float32), mask[None], residual * mask])  # (6, h, w)
-    cells = _cells(planes, size)
+    ab, x = np.ascontiguousarray(ab, np.float32), np.ascontiguousarray(x, np.float32)
+    cells = _cells(ab, x, size)
     queries = _features(cells[:2], cells[2])  # (cells, 5)
     sample_size = sample_cell_size(mask)
     if sample_size == size:  # sparse hints, the usual case: the hints are pooled in the query cells
         samples, sample_residual = _hinted_cells(cells, queries)
     else:
-        sample_cells = _cells(planes, sample_size)
+        sample_cells = _cells(ab, x, sample_size)
         samples, sample_residual = _hinted_cells(sample_cells, _features(sample_cells[:2], sample_cells[2]))
     correction = _kernel_regression(queries, samples, sample_residual)  # (cells, 2)
     grid = correction.T.reshape((2,) + cells.shape[1:])

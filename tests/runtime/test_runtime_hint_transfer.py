@@ -1,6 +1,8 @@
 """Correction of the network's colours by its errors at the hints: spread to pixels alike, not to others."""
 
+import cv2
 import numpy as np
+import pytest
 
 from msau.runtime.hint_transfer import MAX_CELLS, cell_size, hint_correction, sample_cell_size
 from msau.runtime.refine import refine_with_hints
@@ -81,3 +83,22 @@ def test_the_kernel_regression_matches_its_definition_for_any_number_of_cells():
     np.testing.assert_allclose(_kernel_regression(queries, samples, residual), expected, atol=1e-6)
     far = queries + 100.0  # exponents far below -80: weights of exp(-80) at most, no NaN from 2^m underflowing
     assert float(np.abs(_kernel_regression(far, samples, residual)).max()) < 1e-30
+
+
+@pytest.mark.parametrize("shape", [(32, 48), (36, 50)])  # divisible by the cell side, and not (area resizes)
+def test_cells_hold_the_means_of_their_pixels(shape):
+    from msau.runtime.hint_transfer import _cells
+
+    rng = np.random.default_rng(8)
+    height, width = shape
+    x = rng.normal(0, 0.3, (4, height, width)).astype(np.float32)
+    x[3] = rng.random((height, width)) < 0.1
+    ab = rng.normal(0, 0.3, (2, height, width)).astype(np.float32)
+    planes = np.concatenate([ab, x[:1], x[3:], (x[1:3] - ab) * x[3]])  # (6, h, w)
+    cells = _cells(ab, x, 4)
+    assert cells.shape == (6, height // 4, width // 4)
+    if height % 4 == 0 and width % 4 == 0:
+        expected = planes.reshape(6, height // 4, 4, width // 4, 4).mean(axis=(2, 4))
+    else:  # area means over 4 x 4.17 pixels: OpenCV's, weighting the pixels a cell cuts by the share it holds
+        expected = np.stack([cv2.resize(p, (width // 4, height // 4), interpolation=cv2.INTER_AREA) for p in planes])
+    np.testing.assert_allclose(cells, expected, atol=1e-6)
