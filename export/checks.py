@@ -12,7 +12,12 @@ import onnx
 from msau.export.samples import VerificationSet, image_psnr
 from msau.runtime.contract import INPUT_CHANNELS, INPUT_NAME, OUTPUT_CHANNELS, OUTPUT_NAME
 
-PARITY_MAX_ABS_ERROR = 1e-4  # on the output scale (ab / 110)
+# On the output scale (ab / 110): 5e-4 is 0.055 CIE a*b* units, far below a visible difference, while an export
+# that gets an op wrong errs by 1e-2 and more. Two correct fp32 implementations differ by up to about 1e-4 on the
+# shipped networks (four example photos: PyTorch's oneDNN against its own native convolutions 4.9e-5 and 8.0e-5,
+# ONNX Runtime optimized against unoptimized 3.8e-5 and 7.3e-5, PyTorch against ONNX Runtime 8.3e-5 and 1.1e-4
+# for the models of 2026-12-02), so the former limit of 1e-4 sat inside that noise.
+PARITY_MAX_ABS_ERROR = 5e-4
 FP16_MIN_OUTPUT_PSNR = 45.0  # dB over the FP32 output's range
 FP16_MAX_IMAGE_PSNR_DELTA = 0.05  # dB, end-to-end image PSNR against ground truth, FP16 vs FP32
 RUN_CHUNK = 4  # images per ONNX Runtime call: bounds memory for big verification sets

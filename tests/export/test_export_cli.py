@@ -28,7 +28,7 @@ def test_end_to_end_fp32_fp16_openvino(tiny_checkpoint, tmp_path, capsys):
     assert meta[PRECISION_KEY] == "fp16" and json.loads(meta[CONFIG_KEY])["widths"] == [4, 8, 16, 32, 64]
     # Every step says what it did and how long it took; the figures are printed.
     assert stdout.count("done in") >= 8
-    assert re.search(r"max \|ONNX - PyTorch\| = \d\.\d\de-\d\d \(limit 1e-04\) on 4 images", stdout)
+    assert re.search(r"max \|ONNX - PyTorch\| = \d\.\d\de-\d\d \(limit 5e-04\) on 4 images", stdout)
     assert re.search(r"output PSNR \d+\.\d dB vs FP32 \(min 45\)", stdout)
     assert re.search(r"onnx +f32 +\d+\.\d\d +\d+\.\d{3} +\d+\.\d +\d+\.\d", stdout)  # OpenVINO figures
     # The IR exists exactly when the measurement said it helps.

@@ -128,3 +128,18 @@ def test_msau_export_int8_writes_the_gated_file(tiny_checkpoint, image_folder, t
     assert sorted(p.name for p in out.iterdir()) == ["tiny.int8.onnx", "tiny.onnx"]
     stdout = capsys.readouterr().out
     assert "image PSNR as served" in stdout and "int8" in stdout.splitlines()[-1]
+
+
+def test_calibration_covers_single_pixel_hints_and_clicks(image_folder):
+    from msau.export.int8 import calibration_set
+
+    calibration = calibration_set(image_folder, SIZE, count=3)
+    assert len(calibration) == 6 and len(calibration.references) == 6  # each photo twice
+    masks = calibration.inputs[:, 3]  # (6, SIZE, SIZE)
+    pixels, clicks = masks[:3], masks[3:]
+    # Single pixels at 0.5 % of a 96x128 photo scaled to 64²: isolated dots; clicks: patches, some hinted pixels
+    # with hinted neighbours.
+    assert all(mask.any() for mask in masks)
+    neighbours = lambda m: np.logical_and(m[:, 1:] > 0, m[:, :-1] > 0).sum()  # noqa: E731
+    assert sum(neighbours(m) for m in clicks) > sum(neighbours(m) for m in pixels)
+    assert calibration.source.endswith("with single-pixel hints and with clicks")

@@ -70,14 +70,14 @@ def test_parity_refuses_a_wrong_graph(tiny_export, verification, tmp_path):
     graph = onnx.load(str(path))
     head = next(i for i in graph.graph.initializer if i.name == "head.bias")
     bias = onnx.numpy_helper.to_array(head).copy()
-    bias[0] += 1e-3  # a drift ten times the tolerance
+    bias[0] += 1e-3  # a drift twice the tolerance, a hundredth of what a wrong op makes
     head.CopyFrom(onnx.numpy_helper.from_array(bias, head.name))
     broken = tmp_path / "broken.onnx"
     onnx.save(graph, str(broken))
     report = checks.torch_parity(model, broken, verification)
     assert not report.passed
     assert report.max_abs_error == pytest.approx(1e-3, rel=1e-2)
-    assert "limit 1e-04" in report.summary()
+    assert "limit 5e-04" in report.summary()
 
 
 def test_export_onnx_keeps_its_signature(tmp_path, make_tiny):
