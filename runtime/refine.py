@@ -58,21 +58,10 @@ _MIN_EXPONENT = -40.0
 class _System:
     """(diag(d) + graph Laplacian) u = b on one grid, scaled to unit diagonal: solve() runs plain conjugate
     gradients on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A without a preconditioner step,
-    compiled (msau.runtime.grid_solvers, which also builds the system)."""
+    compiled. Made from grid_solvers.scaled_system's (S, S A S's links, S b)."""
 
-    def __init__(
-        self,
-        lightness: np.ndarray,
-        mask: np.ndarray,
-        hints: np.ndarray,
-        prior: np.ndarray,
-        sigma: float,
-        hint_weight: float,
-        prior_weight: float,
-    ) -> None:
-        self.scale, self.horizontal, self.vertical, self.rhs = grid_solvers.scaled_system(
-            lightness, mask, hints, prior, sigma, hint_weight, prior_weight, _MIN_EXPONENT
-        )  # S, S A S's links, S b
+    def __init__(self, scale: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray) -> None:
+        self.scale, self.horizontal, self.vertical, self.rhs = scale, horizontal, vertical, rhs
 
     def solve_exactly(self) -> np.ndarray:
         """The exact solution (2, h, w), float32 (msau.runtime.grid_solvers)."""
@@ -112,7 +101,9 @@ def propagate(
     units) and blended with prior (2, h, w). All float32."""
     lightness, hint_ab, mask, prior = _float32(lightness), _float32(hint_ab), _float32(mask), _float32(prior)
     height, width = lightness.shape
-    system = _System(lightness, mask, hint_ab, prior, sigma, hint_weight, prior_weight)
+    system = _System(
+        *grid_solvers.scaled_system(lightness, mask, hint_ab, prior, sigma, hint_weight, prior_weight, _MIN_EXPONENT)
+    )
     if levels > 0 and min(height, width) >= 2 * MIN_SIDE and height % 2 == 0 and width % 2 == 0:
         coarse_lightness, coarse_mask, coarse_hints, coarse_prior = grid_solvers.coarse_grid(lightness, mask, hint_ab, prior)
         coarse = propagate(
