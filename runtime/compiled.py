@@ -1,8 +1,9 @@
 """How the runtime compiles its hot loops: numba, for the CPU at hand, cached on disk.
 
-The propagation's solvers (msau.runtime.grid_solvers) and the hint correction's kernel regression
-(msau.runtime.hint_transfer) are loops whose numpy forms made many passes over their arrays; compiled they make one
-or two, without the interpreter and without the GIL, so batch threads overlap them with the network.
+The propagation's system and solvers (msau.runtime.grid_solvers), the hint correction's cell means and kernel
+regression (msau.runtime.hint_transfer) and a photo's luminance (msau.runtime.color) are loops whose numpy forms
+made many passes over small arrays, or dozens of calls per image; compiled they make one or two passes, without
+the interpreter and without the GIL, so batch threads overlap them with the network.
 
 numba compiles a function on first use (a few seconds, once) and caches the result beside its module, or where
 NUMBA_CACHE_DIR says, so a later process loads it at once.
