@@ -19,12 +19,20 @@ UPSAMPLING = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 DEFAULT_UPSAMPLING = "bicubic"
 
 
-def resize(plane: np.ndarray, height: int, width: int, upsampling: str = "bilinear") -> np.ndarray:
-    """Area-averaged when shrinking (no aliasing), bilinear (or bicubic) when enlarging; (H, W) or (H, W, C)."""
+def resize(
+    plane: np.ndarray, height: int, width: int, upsampling: str = "bilinear", out: np.ndarray | None = None
+) -> np.ndarray:
+    """Area-averaged when shrinking (no aliasing), bilinear (or bicubic) when enlarging; (H, W) or (H, W, C).
+    out: a C-contiguous array of the result's shape and dtype to write into (a full-resolution plane is then
+    never allocated twice)."""
     if plane.shape[:2] == (height, width):
-        return plane
+        if out is None:
+            return plane
+        out[...] = plane
+        return out
     shrinking = height * width < plane.shape[0] * plane.shape[1]
-    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrinking else UPSAMPLING[upsampling])
+    interpolation = cv2.INTER_AREA if shrinking else UPSAMPLING[upsampling]
+    return cv2.resize(plane, (width, height), dst=out, interpolation=interpolation)
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -58,7 +66,9 @@ def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = DEFAULT_UPSA
     height, width = lightness.shape
     # Scaled to a*b* units on the small grid, where it is cheap: the resize is linear, so it commutes.
     planes = np.clip(ab, -AB_LIMIT, AB_LIMIT).astype(np.float32, copy=False) * np.float32(AB_SCALE)  # (2, h, w)
-    ab_full = np.stack([resize(plane, height, width, upsampling) for plane in planes])  # (2, H, W)
+    ab_full = np.empty((2, height, width), np.float32)  # each plane enlarged in place: no second full-size copy
+    for plane, full in zip(planes, ab_full):
+        resize(plane, height, width, upsampling, out=full)
     return join_lab_to_rgb_uint8(np.asarray(lightness, np.float32), ab_full)
 
 
