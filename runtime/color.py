@@ -150,13 +150,18 @@ def gray_lightness(gray: np.ndarray) -> np.ndarray:
     return _lightness_of_y(to_linear_rgb(gray))
 
 
+def _clip_b_as_skimage(lightness: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """b* clipped where skimage clips f(Z) = f(Y) - b*/200 at 0 (the yellowest colours), before OpenCV's Lab ->
+    RGB, which does not."""
+    return np.minimum(b, (lightness + np.float32(16.0)) * np.float32(200.0 / 116.0), out=out)
+
+
 def _rgb_bands(pixels: int, lab_of: Callable[[slice], np.ndarray]) -> Iterator[tuple[slice, np.ndarray]]:
     """(slice of the flat pixels, sRGB float32 in [0, 1] (n, 3)) band by band; lab_of(band) gives a fresh
     float32 Lab band (n, 3), which is converted in place."""
     for band in _bands(pixels):
         lab = lab_of(band)
-        # skimage clips f(Z) = f(Y) - b*/200 at 0 (the yellowest colours); OpenCV does not: clip b* there.
-        np.minimum(lab[:, 2], (lab[:, 0] + 16.0) * (200.0 / 116.0), out=lab[:, 2])
+        _clip_b_as_skimage(lab[:, 0], lab[:, 2], out=lab[:, 2])
         block = _block(lab)
         yield band, cv2.cvtColor(block, cv2.COLOR_Lab2RGB, dst=block).reshape(-1, 3)  # clipped to [0, 1]
 
@@ -200,8 +205,7 @@ def join_lab_to_rgb_uint8(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     for top in range(0, height, rows):
         band = slice(top, min(top + rows, height))
         band_lightness = lightness[band]
-        # skimage clips f(Z) = f(Y) - b*/200 at 0 (the yellowest colours); OpenCV does not: clip b* there.
-        b = np.minimum(ab[1, band], (band_lightness + np.float32(16.0)) * np.float32(200.0 / 116.0))
+        b = _clip_b_as_skimage(band_lightness, ab[1, band])
         lab = cv2.merge([band_lightness, ab[0, band], b])  # (rows, W, 3) float32
         cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=lab)  # clipped to [0, 1]
         out[band] = cv2.convertScaleAbs(lab, alpha=255.0)  # rounds and saturates

@@ -37,9 +37,10 @@ def exp_in_place(values: np.ndarray, floor: float, scratch: np.ndarray) -> None:
     """values (n,) float32 := exp(max(values, floor)), floor >= -87 (so that the result stays a normal float32);
     scratch: an int32 array of at least n elements.
 
-    Built from its parts: 2^m as float32 bits, times a degree-6 polynomial of the remainder (|r| < 0.35, relative
-    error below 2e-7). numba has no vector exp without Intel's SVML, and its scalar call ran at a third of this
-    speed; in this form both loops compile to vector code."""
+    Built from its parts: 2^m as float32 bits, times a degree-6 polynomial of the remainder (|r| < 0.35; relative
+    error at most 3.4e-7 over [-40, 0]). numba has no vector exp without Intel's SVML: its scalar math.exp took
+    5.1-5.4 ms for 1.2M values where this takes 0.9-1.1 ms (numpy's exp 0.7-0.9 ms), as both loops here compile to
+    vector code."""
     count = values.shape[0]
     powers = scratch[:count]
     scales = powers.view(np.float32)
