@@ -23,7 +23,6 @@ import onnx
 from msau.export.checks import RUN_CHUNK, output_psnr, run_onnx
 from msau.export.samples import HINT_RATIO, VerificationSet, image_psnr, load_photos, verification_set
 from msau.runtime.contract import INPUT_NAME
-from msau.runtime.encoding import encode
 from msau.runtime.hints import sample_clicks
 
 INT8_MAX_SERVED_PSNR_DELTA = 0.15  # dB, image PSNR as served (hint correction and propagation), INT8 vs FP32
@@ -107,16 +106,16 @@ def calibration_set(
     Never calibrate on the photos a quality figure is reported on: the ranges would be fitted to them.
     """
     photos = load_photos(folder, limit=count)
-    pixels = verification_set(photos, size, f"{len(photos)} photos from {folder}", ratio, CALIBRATION_SEED)
-    rng = np.random.default_rng(CALIBRATION_SEED)
-    clicked = [
-        encode(photo, sample_clicks(photo, int(rng.integers(1, 51)), CALIBRATION_SEED + i), (size, size))
-        for i, photo in enumerate(photos)
-    ]
+    pixels = verification_set(photos, size, "pixels", ratio, CALIBRATION_SEED)
+    clicks = np.random.default_rng(CALIBRATION_SEED).integers(1, 51, len(photos))  # per photo
+    clicked = verification_set(
+        photos, size, "clicks", seed=CALIBRATION_SEED,
+        draw=lambda photo, seed: sample_clicks(photo, int(clicks[seed - CALIBRATION_SEED]), seed),  # seed - base: its index
+    )
     return VerificationSet(
-        np.concatenate([pixels.inputs, np.stack([x for x, _ in clicked])]),  # (2 count, 4, size, size)
-        pixels.lightness + tuple(lightness for _, lightness in clicked),
-        pixels.references + tuple(photos),
+        np.concatenate([pixels.inputs, clicked.inputs]),  # (2 count, 4, size, size)
+        pixels.lightness + clicked.lightness,
+        pixels.references + clicked.references,
         f"{len(photos)} photos from {folder}, with single-pixel hints and with clicks",
     )
 

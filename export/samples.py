@@ -3,6 +3,7 @@ generated ones, encoded with the runtime's own code so that verification sees wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import msau
 from msau.runtime.contract import check_size
 from msau.runtime.encoding import decode, encode, finish
-from msau.runtime.hints import sample_hints
+from msau.runtime.hints import Hints, sample_hints
 from msau.runtime.metrics import psnr
 
 # 1% single-pixel hints: in the published training range (0.5-1%), dense enough that the output depends on them.
@@ -69,13 +70,20 @@ def load_photos(folder: str | Path, limit: int = 8) -> list[np.ndarray]:
 
 
 def verification_set(
-    images: list[np.ndarray], size: int, source: str, ratio: float = HINT_RATIO, seed: int = HINT_SEED
+    images: list[np.ndarray],
+    size: int,
+    source: str,
+    ratio: float = HINT_RATIO,
+    seed: int = HINT_SEED,
+    draw: Callable[[np.ndarray, int], Hints] | None = None,
 ) -> VerificationSet:
-    """Encode RGB photos at size x size with hints sampled from themselves (seed + index, reproducible)."""
+    """Encode RGB photos at size x size with hints sampled from themselves (seed + index, reproducible): single
+    pixels at ratio, or draw(image, seed + index) where given (e.g. clicks)."""
     check_size(size, size)
     if not images:
         raise ValueError("verification needs at least one image")
-    encoded = [encode(image, sample_hints(image, ratio, seed + i), (size, size)) for i, image in enumerate(images)]
+    draw = draw or (lambda image, image_seed: sample_hints(image, ratio, image_seed))
+    encoded = [encode(image, draw(image, seed + i), (size, size)) for i, image in enumerate(images)]
     inputs = np.stack([x for x, _ in encoded])  # (N, 4, size, size)
     return VerificationSet(inputs, tuple(light for _, light in encoded), tuple(images), source)
 
