@@ -135,7 +135,7 @@ def _gaussian_regression(queries: np.ndarray, samples: np.ndarray, residual: np.
 
 
 def _kernel_regression(queries: np.ndarray, samples: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """(queries, 2): the Gaussian-weighted mean of the samples' (k, 5) residuals (k, 2) at each query (n, 5),
+    """(queries, 2): at each query (n, 5), the Gaussian-weighted mean of the residuals (k, 2) of the samples (k, 5),
     shrunk to 0 by SHRINK; compiled, one pass over the samples per query.
 
     In numpy (the exponents of every query and sample as one matrix product, exponentiated in place, and a second
