@@ -40,18 +40,22 @@ CPU_FLAGS = (
 NVIDIA_SMI_TIMEOUT_S = 10
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_facts(cpuinfo: list[dict[str, str]] | None = None) -> dict:
     """CPU model, logical and physical cores, and the vector/matrix features that matter for inference."""
     cpuinfo = cpuinfo_processors() if cpuinfo is None else cpuinfo
     model = next((p["model name"] for p in cpuinfo if "model name" in p), "") or platform.processor() or "unknown"
     cores = {(p.get("physical id", "0"), p["core id"]) for p in cpuinfo if "core id" in p}
     flags = set(cpuinfo[0].get("flags", "").split()) if cpuinfo else set()
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "model": model,
         "logical_cores": os.cpu_count(),
         "physical_cores": len(cores) or None,
-        "usable_cores": affinity,
+        "usable_cores": usable_cores(),
         "features": [flag for flag in CPU_FLAGS if flag in flags],
     }
 

@@ -14,7 +14,14 @@ the backend's best batch size, decode, encode and the runtime's work being overl
   output folder; the jobs are the ones msau-run makes for `msau-run PHOTOS --hints HINTS -o OUT` (the runtime's
   own discover and plan_jobs), and the figure is run_jobs' own (done / wall time, as msau-run reports it);
 - the ratio pipeline / backend per batch size, and the issue's figure: at the batch size where the backend is
-  fastest, the pipeline's images/s over the backend's.
+  fastest, the pipeline's images/s over the backend's;
+- what the machine's cores allow: the pipeline's own work per photo (reading, hints, prepare; finish, encoding,
+  writing), timed in CPU time one photo at a time by run_jobs' own job functions, and the backend's CPU time per
+  image. Where the CPU is what limits a batch run, the cores' CPU-seconds per second bound the pipeline at
+  about cores / (backend + host CPU seconds per photo) images/s; that over the backend's images/s is the share a
+  perfect overlap would reach (an estimate: a backend's threads that spin while they wait count as busy, so a
+  pipeline whose threads use that time can pass it). On 2 cores with a CPU backend it is far below 90 %: the
+  backend alone already keeps both cores busy.
 
 The backend is measured first at each batch size, so that a backend that compiles per input shape (OpenVINO) has
 done so before the pipeline is timed. Nothing here prints; progress lines go to a callback.
@@ -39,7 +46,7 @@ from msau.benchmarks.configs import FAILED, OK, run_error
 from msau.benchmarks.host_stages import HINT_RATIO, hints_document
 from msau.benchmarks.latency import timing_summary
 from msau.benchmarks.photos import synthetic_photo
-from msau.runtime.batch import DEFAULT_WORKERS, Job, Result, Summary, run_jobs
+from msau.runtime.batch import DEFAULT_WORKERS, Job, Result, Summary, finish_job, load_job, run_jobs
 from msau.runtime.colorizer import Colorizer, Prepared
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS, read_image, write_image
 
@@ -52,6 +59,8 @@ DEFAULT_INPUT_FORMAT = "jpg"
 DEFAULT_OUTPUT_FORMAT = "png"  # msau-run's default
 TARGET_RATIO = 0.9  # issue 16: the pipeline reaches at least 90 % of the backend's images/s
 PHOTOS, HINTS, OUTPUTS = "photos", "hints", "out"
+HOST_SAMPLE = 8  # photos whose host work is timed, after one untimed photo (numba compiles on first use)
+HOST_OUTPUTS = "host"  # the folder under OUTPUTS those photos are written to
 
 Progress = Callable[[str], None] | None
 
@@ -116,6 +125,39 @@ class BackendFigure:
     images_per_s: float | None = None
     latency_ms: dict = field(default_factory=dict)  # per call (count, mean, p50, p90, p99, min, max, std)
     per_image_ms: dict = field(default_factory=dict)
+    cpu_ms_per_image: float | None = None  # the process's CPU time over the timed calls, per image (all threads)
+
+
+@dataclass
+class HostWork:
+    """The pipeline's own work per photo besides the backend, in ms of the process's CPU time (median over photos
+    run one at a time through run_jobs' job functions): load = read, decode, parse the hints, prepare; finish =
+    finish the colour photo from the network's ab, encode, write."""
+
+    status: str = OK
+    reason: str = ""
+    photos: int = 0
+    load_ms: float | None = None
+    finish_ms: float | None = None
+
+    @property
+    def total_ms(self) -> float | None:
+        return None if self.load_ms is None or self.finish_ms is None else self.load_ms + self.finish_ms
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "total_ms": self.total_ms}
+
+
+def cores_allow(backend: BackendFigure, host: HostWork, cores: int) -> float | None:
+    """The share of the backend's images/s that the pipeline can reach where CPU time is what limits it:
+    the cores give `cores` CPU-seconds per second and each photo takes the backend's CPU time per image plus the
+    host work's, so cores / (both, in s) images/s; 1 where that is more than the backend's own rate (a GPU backend
+    beside many cores). None unless both were measured. An estimate, not a bound: a backend's threads that spin
+    while they wait count as busy, and a pipeline whose threads use that time passes it."""
+    if backend.status != OK or host.status != OK or not backend.images_per_s or backend.cpu_ms_per_image is None:
+        return None
+    seconds_per_photo = (backend.cpu_ms_per_image + host.total_ms) / 1000.0
+    return min(1.0, cores / (seconds_per_photo * backend.images_per_s)) if seconds_per_photo > 0 else 1.0
 
 
 @dataclass
@@ -142,6 +184,7 @@ class BatchRow:
     backend: BackendFigure
     pipeline: PipelineFigure
     final_batch: int  # photos in the pipeline's last backend call (the batch size unless N is not a multiple of it)
+    cores_allow: float | None = None  # cores_allow() at this batch size
 
     @property
     def ratio(self) -> float | None:
@@ -151,6 +194,11 @@ class BatchRow:
             return None
         return ours / theirs
 
+    @property
+    def of_allowed(self) -> float | None:
+        """ratio over cores_allow: how much of what the cores allow the pipeline reached."""
+        return None if self.ratio is None or not self.cores_allow else self.ratio / self.cores_allow
+
     def to_json(self) -> dict:
         return {
             "batch": self.batch,
@@ -158,6 +206,8 @@ class BatchRow:
             "backend": asdict(self.backend),
             "pipeline": asdict(self.pipeline),
             "ratio": self.ratio,
+            "cores_allow": self.cores_allow,
+            "of_allowed": self.of_allowed,
         }
 
 
@@ -171,6 +221,8 @@ class PipelineOutcome:
     prepare_s: float  # seconds spent writing the photos and hint files (not part of any figure)
     elapsed_s: float
     load_at_start: list[float] | None = None  # 1/5/15-minute load averages when the measurement began
+    host_work: HostWork = field(default_factory=HostWork)
+    cores: int | None = None  # the cores this process may run on
 
     @property
     def best(self) -> BatchRow | None:
@@ -199,6 +251,8 @@ class PipelineOutcome:
             "ratio": ratio,
             "target": TARGET_RATIO,
             "meets_target": None if ratio is None else ratio >= TARGET_RATIO,
+            "cores_allow": row.cores_allow,
+            "of_allowed": row.of_allowed,
         }
 
 
@@ -246,18 +300,21 @@ def measure_backend(
     prepared: Sequence[Prepared],
     settings: PipelineSettings,
     clock: Callable[[], float] = time.perf_counter,
+    cpu_clock: Callable[[], float] = time.process_time,
 ) -> BackendFigure:
     """The backend's own images/s at len(prepared) photos per call: Colorizer.infer on the same prepared inputs,
-    one warm-up call, then timed calls until settings.budget_s has passed and settings.min_runs were made."""
+    one warm-up call, then timed calls until settings.budget_s has passed and settings.min_runs were made; and the
+    process's CPU time over those calls per image."""
     batch = len(prepared)
     try:
         colorizer.infer(prepared)  # warm-up: a backend that compiles per shape does it here
         samples: list[float] = []
-        began = clock()
+        began, cpu_began = clock(), cpu_clock()
         while len(samples) < settings.min_runs or clock() - began < settings.budget_s:
             start = clock()
             colorizer.infer(prepared)
             samples.append(clock() - start)
+        cpu_s = cpu_clock() - cpu_began
     except Exception as error:  # a backend that breaks fails this measurement, not the benchmark
         return BackendFigure(status=FAILED, reason=run_error(error))
     figures = timing_summary(samples, batch)
@@ -266,6 +323,35 @@ def measure_backend(
         images_per_s=figures["images_per_s"],
         latency_ms=figures["latency_ms"],
         per_image_ms=figures["per_image_ms"],
+        cpu_ms_per_image=1000.0 * cpu_s / (len(samples) * batch),
+    )
+
+
+def measure_host_work(
+    colorizer: Colorizer, jobs: Sequence[Job], cpu_clock: Callable[[], float] = time.process_time
+) -> HostWork:
+    """HostWork over up to HOST_SAMPLE of the jobs, one photo at a time (the first one untimed: numba compiles
+    on first use): run_jobs' load_job, one backend call (not counted), then its finish_job, which writes the
+    photo where the job says."""
+    timed = list(jobs[: HOST_SAMPLE + 1])
+    timed = [timed[0]] + timed if len(timed) == 1 else timed  # a lone photo: once untimed, once timed
+    loads: list[float] = []
+    finishes: list[float] = []
+    try:
+        for index, job in enumerate(timed):
+            start = cpu_clock()
+            loaded = load_job(colorizer, job)
+            loaded_at = cpu_clock()
+            ab = colorizer.infer([loaded.prepared])[0]  # (2, size, size)
+            finish_began = cpu_clock()
+            finish_job(colorizer, loaded, ab, DEFAULT_JPEG_QUALITY)
+            if index:
+                loads.append(loaded_at - start)
+                finishes.append(cpu_clock() - finish_began)
+    except Exception as error:  # a photo that fails here fails this figure, not the benchmark
+        return HostWork(status=FAILED, reason=run_error(error))
+    return HostWork(
+        photos=len(loads), load_ms=1000.0 * float(np.median(loads)), finish_ms=1000.0 * float(np.median(finishes))
     )
 
 
@@ -318,7 +404,7 @@ def run_pipeline_benchmark(
     counted). Given: the photos (work_dir/photos), hints (work_dir/hints) and every batch size's outputs
     (work_dir/out/b<batch>) are kept there.
     """
-    from msau.benchmarks.hostinfo import load_average
+    from msau.benchmarks.hostinfo import load_average, usable_cores
 
     say = progress or (lambda line: None)
     load = load_average()
@@ -335,6 +421,19 @@ def run_pipeline_benchmark(
         # The backend's inputs: the first photos of the folder, read and prepared once (no I/O while timed).
         prepared = [colorizer.prepare(read_image(path, colorizer.max_pixels), folder.hints / f"{path.stem}.json")
                     for path in folder.files[:largest]]
+        host_out = root / OUTPUTS / HOST_OUTPUTS
+        host_jobs, _ = plan_folder(folder, host_out, settings.output_format)
+        host = measure_host_work(colorizer, host_jobs)
+        if work_dir is None:
+            shutil.rmtree(host_out, ignore_errors=True)
+        if host.status == OK:
+            say(
+                f"pipeline: host work per photo (CPU time, {host.photos} photos one at a time): read + hints + "
+                f"prepare {host.load_ms:.1f} ms, finish + encode + write {host.finish_ms:.1f} ms"
+            )
+        else:
+            say(f"pipeline: host work failed: {host.reason}")
+        cores = usable_cores()
         rows = []
         for batch in sorted(set(settings.batch_sizes)):
             backend = measure_backend(colorizer, prepared[:batch], settings, clock)
@@ -346,7 +445,7 @@ def run_pipeline_benchmark(
             jobs, known = plan_folder(folder, out, settings.output_format)
             say(f"pipeline: batch {batch}: {msau_run_command(folder, out, batch, settings)}")
             pipeline = measure_pipeline(colorizer, jobs, known, batch, settings)
-            row = BatchRow(batch, backend, pipeline, settings.images % batch or batch)
+            row = BatchRow(batch, backend, pipeline, settings.images % batch or batch, cores_allow(backend, host, cores))
             if pipeline.status != OK:
                 say(f"pipeline: batch {batch}: pipeline failed: {pipeline.reason}")
             else:
@@ -360,7 +459,9 @@ def run_pipeline_benchmark(
             rows.append(row)
             if work_dir is None:
                 shutil.rmtree(out, ignore_errors=True)  # 64 results of 512x512 add up; they are counted already
-    return PipelineOutcome(describe_colorizer(colorizer), settings, rows, prepare_s, clock() - began, load)
+    return PipelineOutcome(
+        describe_colorizer(colorizer), settings, rows, prepare_s, clock() - began, load, host_work=host, cores=cores
+    )
 
 
 def pipeline_document(outcome: PipelineOutcome, command: str, host: dict | None = None) -> dict:
@@ -381,6 +482,8 @@ def pipeline_document(outcome: PipelineOutcome, command: str, host: dict | None 
         "settings": asdict(outcome.settings),
         "results": [row.to_json() for row in outcome.rows],
         "best": outcome.best_json(),
+        "host_work": outcome.host_work.to_json(),
+        "cores": outcome.cores,
         "prepare_s": outcome.prepare_s,
         "elapsed_s": outcome.elapsed_s,
     }
@@ -390,11 +493,33 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _host_work_line(document: dict) -> str:
+    """What the pipeline's own work costs per photo and what that leaves at the backend's best batch size."""
+    host = document.get("host_work") or {}
+    if host.get("status") != OK or host.get("total_ms") is None:
+        return f"host work per photo: not measured ({host.get('reason') or 'no figure'})"
+    line = (
+        f"host work per photo (CPU time): read + hints + prepare {host['load_ms']:.1f} ms, finish + encode + write "
+        f"{host['finish_ms']:.1f} ms"
+    )
+    best = document.get("best") or {}
+    if best.get("cores_allow") is not None:
+        reached = "" if best.get("of_allowed") is None else f"; the pipeline reached {best['of_allowed'] * 100:.0f} % of that"
+        line += (
+            f"; with the backend's CPU time, {document['cores']} cores allow about {best['cores_allow'] * 100:.0f} % "
+            f"of the backend's images/s at batch {best['batch']}{reached}"
+        )
+    return line
+
+
 def pipeline_text(document: dict) -> str:
     """The tables msau-bench pipeline prints: one row per batch size, then the issue's figure and the host."""
     from msau.benchmarks.report import host_lines, text_table
 
-    headers = ["batch", "backend images/s", "pipeline images/s", "pipeline/backend", "pipeline s", "done", "failed"]
+    headers = [
+        "batch", "backend images/s", "backend CPU ms/img", "pipeline images/s", "pipeline/backend", "cores allow",
+        "of allowed", "pipeline s", "done", "failed",
+    ]
     rows = []
     for row in document["results"]:
         backend, pipeline = row["backend"], row["pipeline"]
@@ -402,8 +527,11 @@ def pipeline_text(document: dict) -> str:
             [
                 str(row["batch"]) + ("" if row["final_batch"] == row["batch"] else f" (last {row['final_batch']})"),
                 _number(backend["images_per_s"]) if backend["status"] == OK else f"{backend['status']}: {backend['reason']}",
+                _number(backend.get("cpu_ms_per_image")),
                 _number(pipeline["images_per_s"]) if pipeline["status"] == OK else f"{pipeline['status']}: {pipeline['reason']}",
                 _number(row["ratio"], 2),
+                _number(row.get("cores_allow"), 2),
+                _number(row.get("of_allowed"), 2),
                 _number(pipeline["seconds"], 2),
                 f"{pipeline['done']}/{pipeline['images']}",
                 str(pipeline["failed"]),
@@ -428,5 +556,6 @@ def pipeline_text(document: dict) -> str:
             f"pipeline there: {_number(best['pipeline_images_per_s'])} images/s = {ratio} of the backend"
             f"{verdict} the issue's target of {best['target'] * 100:g} %"
         )
+    lines.append(_host_work_line(document))
     lines += [line for line in host_lines(document["host"]) if line.startswith(("CPU:", "load average"))]
     return "\n".join(lines)

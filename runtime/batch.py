@@ -74,7 +74,9 @@ class Summary:
 
 
 @dataclass
-class _Loaded:
+class Loaded:
+    """A job read and prepared, waiting for its backend call."""
+
     job: Job
     prepared: Prepared
     image: np.ndarray | None  # kept only for the side-by-side picture
@@ -88,14 +90,17 @@ def _failure_text(job: Job, error: BaseException) -> str:
     return text if text.startswith(source) else f"{source}: {text}"
 
 
-def _load(colorizer: Colorizer, job: Job) -> _Loaded:
+def load_job(colorizer: Colorizer, job: Job) -> Loaded:
+    """The pipeline's work before the backend for one job: read and decode the photo, parse its hints, prepare."""
     image = read_image(job.source, colorizer.max_pixels)
     # Parsed here rather than inside prepare(): the side-by-side picture draws the same hints.
     hints = as_hints(job.hints, image.shape[0], image.shape[1])
-    return _Loaded(job, colorizer.prepare(image, hints), image if job.compare is not None else None, hints)
+    return Loaded(job, colorizer.prepare(image, hints), image if job.compare is not None else None, hints)
 
 
-def _finish(colorizer: Colorizer, loaded: _Loaded, ab: np.ndarray, jpeg_quality: int) -> Result:
+def finish_job(colorizer: Colorizer, loaded: Loaded, ab: np.ndarray, jpeg_quality: int) -> Result:
+    """The pipeline's work after the backend for one job: finish the colour photo from its ab (2, size, size),
+    encode and write it (and the side-by-side picture if asked for)."""
     result = colorizer.finish(ab, loaded.prepared)  # (H, W, 3) uint8
     write_image(loaded.job.output, result, jpeg_quality)
     if loaded.job.compare is not None:
@@ -129,9 +134,9 @@ def run_jobs(
             if on_result is not None:
                 on_result(result)
 
-    def finish(loaded: _Loaded, ab: np.ndarray) -> None:
+    def finish(loaded: Loaded, ab: np.ndarray) -> None:
         try:
-            report(_finish(colorizer, loaded, ab, jpeg_quality))
+            report(finish_job(colorizer, loaded, ab, jpeg_quality))
         except Exception as error:  # a write or decode failure concerns this job only
             report(Result(loaded.job, FAILED, _failure_text(loaded.job, error)))
 
@@ -144,7 +149,7 @@ def run_jobs(
     ) as writers:
         pending: deque[tuple[Job, Future]] = deque()
         writes: deque[Future] = deque()
-        batch: list[_Loaded] = []
+        batch: list[Loaded] = []
         queue = iter(jobs)
 
         def top_up() -> None:
@@ -152,7 +157,7 @@ def run_jobs(
                 job = next(queue, None)
                 if job is None:
                     return
-                pending.append((job, readers.submit(_load, colorizer, job)))
+                pending.append((job, readers.submit(load_job, colorizer, job)))
 
         def run_batch() -> None:
             try:

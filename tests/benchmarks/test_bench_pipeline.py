@@ -7,7 +7,10 @@ import pytest
 
 from msau.benchmarks.cli import main
 from msau.benchmarks.pipeline import (
+    BackendFigure,
+    HostWork,
     PipelineSettings,
+    cores_allow,
     plan_folder,
     pipeline_document,
     pipeline_text,
@@ -58,6 +61,14 @@ def test_every_photo_is_colorized_and_the_figures_are_real(colorizer, tmp_path):
             assert value is not None and math.isfinite(value) and value > 0
     assert outcome.ok
     assert outcome.best in outcome.rows
+    host = outcome.host_work
+    assert host.status == "ok" and host.photos == IMAGES - 1  # the first photo is not timed
+    assert 0 < host.load_ms < 5000 and 0 < host.finish_ms < 5000
+    assert sorted(p.name for p in (tmp_path / "out" / "host").iterdir()) == [f"{p.stem}.png" for p in photos]
+    assert outcome.cores >= 1
+    for row in outcome.rows:
+        assert row.backend.cpu_ms_per_image > 0
+        assert 0 < row.cores_allow <= 1 and row.of_allowed == pytest.approx(row.ratio / row.cores_allow)
     assert any("batch 3: pipeline 4 of 4 photos" in line for line in lines)
 
     document = json.loads(json.dumps(pipeline_document(outcome, "msau-bench pipeline (test)")))
@@ -66,7 +77,7 @@ def test_every_photo_is_colorized_and_the_figures_are_real(colorizer, tmp_path):
     assert document["colorizer"]["backend"] == "onnxruntime" and document["colorizer"]["size"] == 32
     assert document["settings"]["images"] == IMAGES and document["settings"]["batch_sizes"] == [1, 3]
     for row in document["results"]:
-        assert {"batch", "final_batch", "backend", "pipeline", "ratio"} <= set(row)
+        assert {"batch", "final_batch", "backend", "pipeline", "ratio", "cores_allow", "of_allowed"} <= set(row)
         assert row["backend"]["images_per_s"] > 0 and row["pipeline"]["images_per_s"] > 0
         assert {"p50", "p90", "mean"} <= set(row["backend"]["latency_ms"])
     best = document["best"]
@@ -75,8 +86,33 @@ def test_every_photo_is_colorized_and_the_figures_are_real(colorizer, tmp_path):
     assert best["ratio"] == pytest.approx(by_batch[best["batch"]]["ratio"])
     assert best["backend_images_per_s"] == max(row["backend"]["images_per_s"] for row in document["results"])
 
+    assert document["host_work"]["total_ms"] == pytest.approx(host.load_ms + host.finish_ms)
+    assert best["cores_allow"] == by_batch[best["batch"]]["cores_allow"]
+
     text = pipeline_text(document)
     assert "backend's best batch size" in text and "3 (last 1)" in text and "CPU:" in text
+    assert f"cores allow about {best['cores_allow'] * 100:.0f} %" in text
+
+
+@pytest.mark.parametrize(
+    ("images_per_s", "backend_cpu_ms", "host_ms", "cores", "expected"),
+    [
+        (50.0, 40.0, 30.0, 2, 2 / (0.070 * 50)),  # a CPU backend on 2 cores: 57 % at most
+        (50.0, 40.0, 0.0, 2, 1.0),  # no host work: the backend's own rate
+        (1000.0, 0.5, 10.0, 16, 1.0),  # a GPU beside 16 cores: the host keeps up (1.52x, capped)
+        (1000.0, 0.5, 10.0, 4, 4 / 10.5),  # the same GPU beside 4 cores: the host work limits
+    ],
+)
+def test_what_the_cores_allow(images_per_s, backend_cpu_ms, host_ms, cores, expected):
+    backend = BackendFigure(images_per_s=images_per_s, cpu_ms_per_image=backend_cpu_ms)
+    host = HostWork(photos=3, load_ms=host_ms / 2, finish_ms=host_ms / 2)
+    assert cores_allow(backend, host, cores) == pytest.approx(expected)
+
+
+def test_what_the_cores_allow_needs_both_figures():
+    host = HostWork(photos=3, load_ms=5.0, finish_ms=5.0)
+    assert cores_allow(BackendFigure(status="failed", reason="x"), host, 2) is None
+    assert cores_allow(BackendFigure(images_per_s=10.0, cpu_ms_per_image=100.0), HostWork(status="failed"), 2) is None
 
 
 def test_the_jobs_are_those_msau_run_makes(tmp_path):
@@ -140,6 +176,7 @@ def test_the_cli_end_to_end(tiny_artifacts, tmp_path, capsys):
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "pipeline/backend" in captured.out and "backend's best batch size" in captured.out
+    assert "cores allow" in captured.out and "host work per photo (CPU time)" in captured.out
     assert "Traceback" not in captured.err
     document = json.loads(target.read_text())
     assert document["command"] == "msau-bench " + " ".join(args)
