@@ -58,6 +58,7 @@ def measure_batch_norm(
     (sampler.batch(batch_size, crop, seed, step) for step < batches); the model is returned in eval mode.
     on_batch is called after each batch (a progress bar)."""
     layers = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]  # restored afterwards: further training goes on as before
     for layer in layers:
         layer.reset_running_stats()
         layer.momentum = None  # None: a cumulative average over every batch seen
@@ -67,8 +68,8 @@ def measure_batch_norm(
         model(torch.from_numpy(x))
         if on_batch is not None:
             on_batch()
-    for layer in layers:
-        layer.momentum = 0.1  # PyTorch's default, as the checkpoints were trained
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
     return model.eval()
 
 

@@ -18,6 +18,8 @@ solved exactly. numpy and OpenCV, and numba for the system and its solvers (msau
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -55,13 +57,16 @@ DIRECT_MAX_SIDE = 64
 _MIN_EXPONENT = -40.0
 
 
+@dataclass(frozen=True)
 class _System:
     """(diag(d) + graph Laplacian) u = b on one grid, scaled to unit diagonal: solve() runs plain conjugate
     gradients on S A S (S = diag^-1/2), which is Jacobi-preconditioned CG on A without a preconditioner step,
-    compiled. Made from grid_solvers.scaled_system's (S, S A S's links, S b)."""
+    compiled. Made from grid_solvers.scaled_system's (S, S A S's links, S b), in that order."""
 
-    def __init__(self, scale: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, rhs: np.ndarray) -> None:
-        self.scale, self.horizontal, self.vertical, self.rhs = scale, horizontal, vertical, rhs
+    scale: np.ndarray  # (h, w) S
+    horizontal: np.ndarray  # (h, w - 1) links to the right neighbour
+    vertical: np.ndarray  # (h - 1, w) links to the neighbour below
+    rhs: np.ndarray  # (2, h, w) S b
 
     def solve_exactly(self) -> np.ndarray:
         """The exact solution (2, h, w), float32 (msau.runtime.grid_solvers)."""
