@@ -80,13 +80,16 @@ def least_squares_colorize(
     hint_channels: np.ndarray,
     prior: np.ndarray | None = None,
     prior_weight: float = 1e-7,
+    *,
+    sigma: float,
 ) -> np.ndarray:
-    """ab (2, H, W) minimising msau.runtime.refine's energy exactly, from hint channels (3, H, W) = a, b, mask and
-    a prior (2, H, W) (default gray); lightness in L* units. Float64 sparse direct solve: a reference, not fast."""
+    """ab (2, H, W) minimising msau.runtime.refine's energy at edge width sigma exactly, from hint channels
+    (3, H, W) = a, b, mask and a prior (2, H, W) (default gray); lightness in L* units. Float64 sparse direct solve:
+    a reference, not fast."""
     from scipy import sparse
     from scipy.sparse.linalg import splu
 
-    from msau.runtime.refine import EDGE_SIGMA, HINT_WEIGHT
+    from msau.runtime.refine import HINT_WEIGHT
 
     height, width = lightness.shape
     prior = np.zeros((2, height, width)) if prior is None else prior
@@ -98,7 +101,7 @@ def least_squares_colorize(
     ]
     rows = np.concatenate([a.ravel() for a, _, _ in links])
     cols = np.concatenate([b.ravel() for _, b, _ in links])
-    weights = np.concatenate([np.exp(-(d**2) / (2 * EDGE_SIGMA**2)).ravel() for _, _, d in links])
+    weights = np.concatenate([np.exp(-(d**2) / (2 * sigma**2)).ravel() for _, _, d in links])
     adjacency = sparse.coo_matrix((weights, (rows, cols)), shape=(index.size,) * 2).tocsr()
     adjacency = adjacency + adjacency.T
     mask = hint_channels[2].ravel().astype(np.float64)

@@ -44,7 +44,7 @@ def test_least_squares_without_a_network_keeps_hints_and_respects_the_edge():
     hints = np.zeros((3, 24, 24), np.float32)
     hints[:, 5, 3] = (0.5, 0.2, 1.0)
     hints[:, 18, 20] = (-0.4, 0.3, 1.0)
-    ab = least_squares_colorize(lightness, hints)
+    ab = least_squares_colorize(lightness, hints, sigma=1.5)
     # Each flat region takes its one hint's colour (within 0.1 %: the gray prior weighs almost nothing)...
     np.testing.assert_allclose(ab[:, :, :12].reshape(2, -1), np.array([[0.5], [0.2]]).repeat(288, 1), atol=1e-3)
     np.testing.assert_allclose(ab[:, :, 12:].reshape(2, -1), np.array([[-0.4], [0.3]]).repeat(288, 1), atol=1e-3)
