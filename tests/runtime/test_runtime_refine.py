@@ -62,6 +62,13 @@ def test_a_hint_colours_its_whole_region_and_stops_at_the_edge():
     np.testing.assert_allclose(refined[:, hinted], hints[:, hinted], atol=0.01)  # hints are reproduced
 
 
+def test_as_served_colour_still_stops_at_the_edge_of_the_blurred_lightness():
+    lightness, hints, mask = _two_region_scene()
+    x = np.stack([lightness / 100.0, hints[0], hints[1], mask]).astype(np.float32)  # the contract input (4, h, w)
+    refined = refine_with_hints(np.zeros((2, 128, 128), np.float32), x)  # hint correction, blur, both widths
+    assert refined[0, :, :63].min() > 0.35 and refined[0, :, 65:].max() < -0.2  # a pixel each side of the edge
+
+
 def test_the_network_decides_where_no_hint_reaches():
     lightness, hints, mask = _two_region_scene()
     lightness[:, 96:] = 95.0  # a third region, cut off from both hints by an edge
