@@ -143,9 +143,11 @@ def propagate(
 
 @functools.lru_cache(maxsize=1)
 def _solver_threads(process: int) -> ThreadPoolExecutor:
-    """Threads for all widths but the last, which the caller solves itself. Keyed by process id: a forked child
-    (multiprocessing, Ray) inherits the pool object but not its threads, and would wait on it forever."""
-    return ThreadPoolExecutor(max_workers=max(len(EDGE_SIGMAS) - 1, 1), thread_name_prefix="msau-propagate")
+    """Threads for all widths but the last, which the caller solves itself. The executor's default size (cores + 4,
+    at most 32): it starts a thread only when none is idle, so one caller uses one, and msau-run's finishing threads
+    do not queue behind each other's solves. Keyed by process id: a forked child (multiprocessing) inherits the
+    pool object but not its threads, and would wait on it forever."""
+    return ThreadPoolExecutor(thread_name_prefix="msau-propagate")
 
 
 def propagate_blend(

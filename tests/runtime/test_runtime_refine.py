@@ -1,6 +1,7 @@
 """Hint propagation: identity without hints, equal to a direct solve, stops at edges, keeps the network elsewhere."""
 
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -146,6 +147,16 @@ def test_the_blend_is_the_mean_of_the_solutions_at_each_edge_width():
     solutions = [propagate(lightness, hints, mask, prior, sigma) for sigma in EDGE_SIGMAS]
     assert float(np.abs(solutions[0] - solutions[-1]).max()) > 0.01  # the widths do differ here
     np.testing.assert_allclose(propagate_blend(lightness, hints, mask, prior), np.mean(solutions, axis=0), atol=1e-6)
+
+
+def test_callers_in_several_threads_get_their_own_solutions():
+    scenes = [_two_region_scene(64) for _ in range(4)]
+    priors = [np.full((2, 64, 64), value, np.float32) for value in (-0.2, 0.0, 0.1, 0.3)]
+    alone = [propagate_blend(*scene, prior) for scene, prior in zip(scenes, priors)]
+    with ThreadPoolExecutor(4) as callers:  # as msau-run's finishing threads call it
+        together = list(callers.map(lambda pair: propagate_blend(*pair[0], pair[1]), zip(scenes, priors)))
+    for expected, got in zip(alone, together):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def _blend_in_child(queue) -> None:
