@@ -5,12 +5,12 @@ across the whole region it belongs to. So, per ab channel, the runtime solves th
 
     min_u  sum_p d_p (u_p - t_p)^2  +  sum_{p~q} w_pq (u_p - u_q)^2
 
-on the network-size grid. Neighbours p~q (4-connected) are linked by w = exp(-(L*_p - L*_q)^2 / (2 sigma^2)), of
-the lightness slightly blurred (EDGE_BLUR), so colour flows through regions of even lightness and stops at edges (the assumption of Levin et al. 2004). The data
-term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every pixel weakly towards the network's prediction
-(PRIOR_WEIGHT): where no hint reaches, the network decides, after msau.runtime.hint_transfer has corrected it by its
-errors at the hints. It is solved for each edge width sigma in EDGE_SIGMAS and the solutions are averaged. The
-weights were chosen on ../shared/data/val (MODEL.md).
+on the network-size grid. Neighbours p~q (4-connected) are linked by w = exp(-(L*_p - L*_q)^2 / (2 sigma^2)), on
+the lightness slightly blurred (EDGE_BLUR), so colour flows through regions of even lightness and stops at edges
+(the assumption of Levin et al. 2004). The data term pins hinted pixels to the hint (HINT_WEIGHT) and pulls every
+pixel weakly towards the network's prediction (PRIOR_WEIGHT): where no hint reaches, the network decides, after
+msau.runtime.hint_transfer has corrected it by its errors at the hints. It is solved for each edge width sigma in
+EDGE_SIGMAS and the solutions are averaged. The weights were chosen on ../shared/data/val (MODEL.md).
 
 It is solved by cascadic preconditioned conjugate gradients: the solution on a 2x-downsampled grid (recursively)
 starts the finer one, so a fixed, small number of Jacobi-PCG iterations per level suffices; the coarsest grid is
