@@ -45,8 +45,9 @@ def test_the_fast_solver_matches_a_direct_sparse_solve(sigma):
     converged = propagate(lightness, hints, mask, prior, sigma, iterations=200)
     assert float(np.abs(converged - exact).max()) < 1e-3  # it solves the stated problem
     # The default stops early (a fixed number of iterations a level): on the val photos that scored as well as
-    # the exact solution with single-pixel hints, and 0.55 dB better with 10 clicks (MODEL.md). 0.025 in contract units is 2.75 CIE ab units (measured: 0.022 mean; 0.12 max, at the
-    # edge, where the bilinearly enlarged coarse change starts a pixel across it).
+    # the exact solution with single-pixel hints, and 0.55 dB better with 10 clicks (MODEL.md). 0.025 in contract
+    # units is 2.75 CIE ab units (measured: 0.022 mean; 0.12 max, at the edge, where the bilinearly enlarged coarse
+    # change starts a pixel across it).
     fast = propagate(lightness, hints, mask, prior, sigma)
     assert float(np.abs(fast - exact).mean()) < 0.025 and float(np.abs(fast - exact).max()) < 0.15
 
