@@ -23,7 +23,7 @@ from msau.benchmarks.latency import (
 from msau.benchmarks.quality import DEFAULT_BATCH, DEFAULT_RATIOS, QualityError, load_photos
 from msau.benchmarks.schema import Document
 from msau.runtime.backends.base import BACKENDS, PRECISIONS
-from msau.runtime.cli_types import integer
+from msau.runtime.cli_types import integer, network_side
 from msau.runtime.contract import DEFAULT_SIZE
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -210,7 +210,7 @@ def _add_pipeline(commands) -> None:
     what.add_argument("--precision", choices=list(PRECISIONS), help="as msau-run's (default: the backend's choice)")
     what.add_argument("--device", help="as msau-run's, e.g. cpu, cuda, cuda:1")
     what.add_argument("--threads", type=integer(1), metavar="N", help="backend CPU threads (default: the backend's choice)")
-    what.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="PX", help="network size (default: %(default)s)")
+    what.add_argument("--size", type=network_side(), default=DEFAULT_SIZE, metavar="PX", help="network size (default: %(default)s)")
     what.add_argument(
         "--no-refine", action="store_true", help="without the hint correction and propagation (as msau-run --no-refine)"
     )
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument(
         "--sizes",
         nargs="+",
-        type=integer(1),
+        type=network_side(),
         default=[DEFAULT_SIZE],
         metavar="PX",
         help="square input sizes, multiples of 16 (default: %(default)s)",
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="hint ratios as fractions or percentages, e.g. 0.005 or 0.5%% (default: %(default)s)",
     )
-    quality.add_argument("--size", type=integer(1), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+    quality.add_argument("--size", type=network_side(), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
 
     compare = commands.add_parser(
         "compare",
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="hint ratio for the quality columns (default: %(default)s)",
     )
-    compare.add_argument("--size", type=integer(1), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
+    compare.add_argument("--size", type=network_side(), default=DEFAULT_SIZE, help="network size (default: %(default)s)")
 
     _add_pipeline(commands)
 

@@ -14,35 +14,12 @@ import warnings
 from pathlib import Path
 
 from msau.model.config import PRESETS
-from msau.runtime.cli_types import integer
+from msau.runtime.cli_types import integer, interval, network_side
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, StepReport, TrainConfig, Trainer
-from msau.runtime.contract import SIZE_MULTIPLE
 from msau.runtime.limits import MAX_TRAIN_CROP
 
 EXIT_USAGE = 2
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def _crop(text: str) -> int:
-    value = integer(SIZE_MULTIPLE, MAX_TRAIN_CROP)(text)
-    if value % SIZE_MULTIPLE:
-        raise argparse.ArgumentTypeError(f"must be a multiple of {SIZE_MULTIPLE} (four 2x2 poolings), got {value}")
-    return value
-
-
-def _real(low: float, high: float, low_open: bool = False, high_open: bool = False):
-    """An argparse type: a float in the interval low..high (ends open where asked)."""
-
-    def parse(text: str) -> float:
-        value = float(text)
-        below = value <= low if low_open else value < low
-        above = value >= high if high_open else value > high
-        if not value == value or below or above:  # value != value: NaN
-            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
-        return value
-
-    return parse
 
 
 def _device(text: str) -> str:
@@ -69,20 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=integer(1), default=defaults.steps, help="optimizer steps in total")
     p.add_argument("--batch-size", type=integer(1), default=defaults.batch_size)
     p.add_argument(
-        "--crop", type=_crop, default=defaults.crop, help=f"training crop size (multiple of 16, at most {MAX_TRAIN_CROP})"
+        "--crop", type=network_side(MAX_TRAIN_CROP), default=defaults.crop, help=f"training crop size (multiple of 16, at most {MAX_TRAIN_CROP})"
     )
-    p.add_argument("--early-crop", type=_crop, help="smaller crop for the first --early-steps steps (cheaper)")
+    p.add_argument("--early-crop", type=network_side(MAX_TRAIN_CROP), help="smaller crop for the first --early-steps steps (cheaper)")
     p.add_argument("--early-steps", type=integer(0), default=defaults.early_steps)
     p.add_argument("--early-batch-size", type=integer(1), help="batch size with --early-crop (default: --batch-size)")
-    p.add_argument("--lr", type=_real(0, 1, low_open=True), default=defaults.lr, help="Adam learning rate")
-    p.add_argument("--beta1", type=_real(0, 1, high_open=True), default=defaults.beta1)
-    p.add_argument("--beta2", type=_real(0, 1, high_open=True), default=defaults.beta2)
+    p.add_argument("--lr", type=interval(0, 1, low_open=True), default=defaults.lr, help="Adam learning rate")
+    p.add_argument("--beta1", type=interval(0, 1, high_open=True), default=defaults.beta1)
+    p.add_argument("--beta2", type=interval(0, 1, high_open=True), default=defaults.beta2)
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
     p.add_argument(
-        "--ssim-weight", type=_real(0, 1), default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1"
+        "--ssim-weight", type=interval(0, 1), default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1"
     )
     p.add_argument(
-        "--hue-jitter", type=_real(0, 1), default=defaults.hue_jitter, metavar="P",
+        "--hue-jitter", type=interval(0, 1), default=defaults.hue_jitter, metavar="P",
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
     p.add_argument("--val-every", type=integer(1), default=defaults.val_every, help="validate every N steps")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
 from msau.runtime.batch import DEFAULT_WORKERS
-from msau.runtime.cli_types import integer, number
+from msau.runtime.cli_types import integer, network_side, number
 from msau.runtime.colorizer import BACKEND_CHOICES
-from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
+from msau.runtime.contract import DEFAULT_SIZE
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_jpeg_quality, check_max_pixels
 
@@ -33,13 +33,6 @@ def _checked(check):
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
-
-
-def _size(text: str) -> int:
-    value = int(text)
-    if value <= 0 or value % SIZE_MULTIPLE:
-        raise argparse.ArgumentTypeError(f"must be a positive multiple of {SIZE_MULTIPLE}, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, help="default: the backend's fastest accurate choice")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, tensorrt (onnxruntime's TensorRT provider)")
     parser.add_argument("--batch-size", type=integer(1), default=8, help="photos per network call (default 8)")
-    parser.add_argument("--size", type=_size, default=DEFAULT_SIZE, help=f"square network size (default {DEFAULT_SIZE})")
+    parser.add_argument("--size", type=network_side(), default=DEFAULT_SIZE, help=f"square network size (default {DEFAULT_SIZE})")
     parser.add_argument("--format", choices=sorted(WRITE_FORMATS), default="png", help="output format (default png)")
     parser.add_argument(
         "--jpeg-quality", type=_checked(check_jpeg_quality), default=DEFAULT_JPEG_QUALITY, help="for --format jpg (0-100)"

@@ -188,7 +188,7 @@ def test_bad_options_exit_2(model, photos, tmp_path, capsys, monkeypatch):
     assert main([str(photos), "-o", str(tmp_path / "o"), "--backend", "tflite"]) == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
     assert main([str(photos), "-o", str(tmp_path / "o"), "--size", "100"]) == 2
-    assert "must be a positive multiple of 16, got 100" in capsys.readouterr().err
+    assert "argument --size: must be a multiple of 16 (four 2x2 poolings), got 100" in capsys.readouterr().err
     assert main([str(photos)]) == 2  # -o is required
     assert main([str(photos), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "none.onnx")]) == 2
     assert "none.onnx: no such model file" in capsys.readouterr().err
