@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from msau.runtime.cli_types import integer, network_side
+    from msau.runtime.limits import MAX_TRAIN_CROP
+
     parser = argparse.ArgumentParser(
         prog="python -m msau.model.soup",
         description="Average checkpoints fine-tuned from one run (a model soup) and measure the batch-norm "
@@ -86,16 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="checkpoint to write (.safetensors)")
     parser.add_argument("checkpoints", nargs="+", help="checkpoints to average (.safetensors, one model config)")
     parser.add_argument("--data", required=True, help="training photos for the batch-norm statistics (never val)")
-    parser.add_argument("--batches", type=int, default=DEFAULT_BATCHES, help="batches of crops (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="crops per batch (default: %(default)s)")
-    parser.add_argument("--crop", type=int, default=DEFAULT_CROP, help="crop side in pixels (default: %(default)s)")
+    parser.add_argument("--batches", type=integer(1), default=DEFAULT_BATCHES, help="batches of crops (default: %(default)s)")
+    parser.add_argument("--batch-size", type=integer(1), default=DEFAULT_BATCH_SIZE, help="crops per batch (default: %(default)s)")
+    parser.add_argument("--crop", type=network_side(MAX_TRAIN_CROP), default=DEFAULT_CROP, help="crop side in pixels (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the crops and hints (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=integer(0), default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if min(args.batches, args.batch_size, args.crop) < 1:
-        parser.error("--batches, --batch-size and --crop must be positive")
     from tqdm import tqdm
 
     try:

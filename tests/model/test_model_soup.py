@@ -82,3 +82,10 @@ def test_the_command_writes_a_soup_that_loads(tmp_path: Path, tiny_widths, image
 
     assert main([str(tmp_path / "x.safetensors"), str(tmp_path / "missing.safetensors"), "--data", str(image_folder)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.safetensors'}: no such checkpoint"
+
+
+def test_a_crop_the_network_cannot_take_is_a_usage_error(tmp_path: Path, image_folder: Path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([str(tmp_path / "x.safetensors"), str(tmp_path / "a.safetensors"), "--data", str(image_folder), "--crop", "40"])
+    assert exited.value.code == 2
+    assert "argument --crop: must be a multiple of 16 (four 2x2 poolings), got 40" in capsys.readouterr().err
