@@ -31,6 +31,8 @@ class HintSetting:
     def __post_init__(self) -> None:
         if self.ratio and self.clicks:
             raise ValueError("a hint setting is a ratio of pixels or a number of clicks, not both")
+        if not 0 <= self.ratio <= 1 or self.clicks < 0:
+            raise ValueError(f"hint ratios must be in [0, 1] and clicks at least 0, got ratio {self.ratio} and {self.clicks} clicks")
 
     def draw(self, reference: np.ndarray, seed: int) -> Hints:
         if self.clicks:
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from msau.model.checkpoint import load_checkpoint
     from msau.model.data import load_folder
+    from msau.runtime.cli_types import network_side
     from msau.runtime.encoding import center_crop
 
     parser = argparse.ArgumentParser(
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("weights", help="checkpoint (.safetensors)")
     parser.add_argument("folder", help="folder of colour photos")
-    parser.add_argument("--size", type=int, default=256, help="centre-crop size (shorter side resized to it first)")
+    parser.add_argument("--size", type=network_side(), default=256, help="centre-crop size (shorter side resized to it first)")
     parser.add_argument("--ratios", default="0,0.001,0.005,0.01", help="comma-separated ratios of single-pixel hints")
     parser.add_argument("--clicks", default="", help="comma-separated numbers of user-like clicks, e.g. 10,50")
     parser.add_argument("--grid", action="store_true", help="also score each ratio with the original 7x7 grid added")
@@ -143,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         seeds = _numbers(args.seeds, int)
         ratios = _numbers(args.ratios, float)
         clicks = _numbers(args.clicks, int)
-    except ValueError:
+        settings = [HintSetting(ratio=r, grid=g) for r in ratios for g in ((False, True) if args.grid else (False,))]
+        settings += [HintSetting(clicks=c) for c in clicks]
+    except ValueError as error:
         parser.error(
-            f"--seeds, --ratios and --clicks take comma-separated numbers, got {args.seeds!r}, {args.ratios!r} "
-            f"and {args.clicks!r}"
+            f"--seeds, --ratios and --clicks take comma-separated numbers (ratios in [0, 1], clicks at least 0), "
+            f"got {args.seeds!r}, {args.ratios!r} and {args.clicks!r} ({error})"
         )
-    settings = [HintSetting(ratio=r, grid=g) for r in ratios for g in ((False, True) if args.grid else (False,))]
-    settings += [HintSetting(clicks=c) for c in clicks]
     try:
         model, _ = load_checkpoint(args.weights)
         references = [center_crop(image, args.size) for image in load_folder(args.folder)]

@@ -88,4 +88,21 @@ def test_cli_rejects_seeds_that_are_not_numbers(
     with pytest.raises(SystemExit) as exit_info:
         main([str(weights), str(photos), "--seeds", "0,x"])
     assert exit_info.value.code == 2
-    assert "--seeds, --ratios and --clicks take comma-separated numbers, got '0,x'" in capsys.readouterr().err
+    assert "--seeds, --ratios and --clicks take comma-separated numbers (ratios in [0, 1], clicks at least 0), got '0,x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--ratios", "2"], "(hint ratios must be in [0, 1] and clicks at least 0, got ratio 2.0 and 0 clicks)"),
+        (["--size", "100"], "argument --size: must be a multiple of 16 (four 2x2 poolings), got 100"),
+    ],
+)
+def test_cli_rejects_settings_it_cannot_score(
+    checkpoint_and_photos: tuple[Path, Path], capsys: pytest.CaptureFixture, option: list[str], message: str
+) -> None:
+    weights, photos = checkpoint_and_photos
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(weights), str(photos), *option])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
