@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         settings += [HintSetting(clicks=c) for c in clicks]
     except ValueError as error:
         parser.error(
-            f"--seeds, --ratios and --clicks take comma-separated numbers (ratios in [0, 1], clicks at least 0), "
-            f"got {args.seeds!r}, {args.ratios!r} and {args.clicks!r} ({error})"
+            f"--seeds, --ratios and --clicks take comma-separated numbers, got {args.seeds!r}, {args.ratios!r} "
+            f"and {args.clicks!r} ({error})"
         )
     try:
         model, _ = load_checkpoint(args.weights)

@@ -88,7 +88,7 @@ def test_cli_rejects_seeds_that_are_not_numbers(
     with pytest.raises(SystemExit) as exit_info:
         main([str(weights), str(photos), "--seeds", "0,x"])
     assert exit_info.value.code == 2
-    assert "--seeds, --ratios and --clicks take comma-separated numbers (ratios in [0, 1], clicks at least 0), got '0,x'" in capsys.readouterr().err
+    assert "--seeds, --ratios and --clicks take comma-separated numbers, got '0,x'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
