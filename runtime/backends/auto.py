@@ -15,8 +15,11 @@ instruction set measured, with OpenVINO's kernels capped by ONEDNN_MAX_CPU_ISA o
 (benchmarks/results/2026-12-01-auto.md): AVX2 61-66 vs 83-98 ms (VPMADDUBSW, three instructions per int8 dot
 product), AVX-512 without VNNI 49 vs 65 ms, AVX512-VNNI 36 vs 59 ms; but slower than bf16 where bf16 is native (AMX:
 24 vs 13 ms). The 1,073-photo model's INT8 keeps more of the decoder in float and still ran faster under the AVX2
-cap (75-88 vs 101-109 ms, MODEL.md). So: OpenVINO bf16 with AVX512-BF16 or AMX; otherwise OpenVINO int8 where the
-INT8 model ships and the CPU has AVX2 (oneDNN's int8 kernels start there); otherwise OpenVINO fp32.
+cap (75-88 vs 101-109 ms, MODEL.md). On AVX512-BF16 with VNNI and without AMX (a 2-core AMD EPYC, 2026-12-07,
+benchmarks/results/2026-12-07-epyc.md), four interleaved rounds, each configuration in its own process: bf16
+34.4-41.1 ms, int8 37.8-42.7, fp32 62-72, so bf16 stays first there too. So: OpenVINO bf16 with AVX512-BF16 or AMX;
+otherwise OpenVINO int8 where the INT8 model ships and the CPU has AVX2 (oneDNN's int8 kernels start there);
+otherwise OpenVINO fp32; each within ONEDNN_MAX_CPU_ISA where it is set (msau.runtime.backends.onednn_isa).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from msau.runtime.backends.base import BackendError
+from msau.runtime.backends.onednn_isa import BF16_ISA, INT8_ISA, cap_allows, onednn_isa_cap
 
 
 @dataclass(frozen=True)
@@ -90,23 +94,35 @@ INT8_FLAGS = ("avx2",)  # oneDNN's int8 kernels start at AVX2 (three instruction
 
 @dataclass(frozen=True)
 class CpuCapabilities:
-    """What the CPU can do: its /proc/cpuinfo flags and OpenVINO's OPTIMIZATION_CAPABILITIES for it (None
-    without OpenVINO), e.g. {"FP32", "BF16", "INT8", ...}."""
+    """What the CPU can do: its /proc/cpuinfo flags, OpenVINO's OPTIMIZATION_CAPABILITIES for it (None
+    without OpenVINO), e.g. {"FP32", "BF16", "INT8", ...}, and the oneDNN instruction-set cap, if one is set."""
 
     flags: frozenset[str]
     openvino: frozenset[str] | None
+    isa_cap: str | None = None
 
     @property
     def bf16(self) -> bool:
-        """Native bf16: OpenVINO says so (it knows what it will run), or, where it reports nothing, the flags."""
+        """Native bf16 within the cap: OpenVINO says so (it knows what it will run), or, where it reports nothing,
+        the flags."""
+        if not cap_allows(self.isa_cap, BF16_ISA):
+            return False
         if self.openvino:
             return "BF16" in self.openvino
         return any(flag in self.flags for flag in BF16_FLAGS)
 
     @property
     def fast_int8(self) -> bool:
-        """int8 kernels that beat fp32 (AVX2 and up, VNNI or AMX), unless OpenVINO reports no INT8."""
-        return any(flag in self.flags for flag in INT8_FLAGS) and (not self.openvino or "INT8" in self.openvino)
+        """int8 kernels that beat fp32 (AVX2 and up, VNNI or AMX) within the cap, unless OpenVINO reports no INT8."""
+        return (
+            cap_allows(self.isa_cap, INT8_ISA)
+            and any(flag in self.flags for flag in INT8_FLAGS)
+            and (not self.openvino or "INT8" in self.openvino)
+        )
+
+    def describe_cap(self) -> str:
+        """ ", within ONEDNN_MAX_CPU_ISA=<cap>" where a cap is set, else nothing (for the plan's reason)."""
+        return f", within ONEDNN_MAX_CPU_ISA={self.isa_cap}" if self.isa_cap else ""
 
 
 @dataclass(frozen=True)
@@ -142,15 +158,16 @@ def cpu_capabilities() -> CpuCapabilities:
     """This machine's CPU flags and OpenVINO's view of its CPU."""
     processors = cpuinfo_processors()
     flags = frozenset(processors[0].get("flags", "").split()) if processors else frozenset()
+    cap = onednn_isa_cap()
     if not openvino_available():
-        return CpuCapabilities(flags, None)
+        return CpuCapabilities(flags, None, cap)
     import openvino
 
     try:
         reported = frozenset(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     except RuntimeError:  # a plugin that reports nothing: the flags decide
         reported = frozenset()
-    return CpuCapabilities(flags, reported)
+    return CpuCapabilities(flags, reported, cap)
 
 
 def cpu_plan(capabilities: CpuCapabilities, int8_model: bool = False) -> CpuPlan:
@@ -158,11 +175,16 @@ def cpu_plan(capabilities: CpuCapabilities, int8_model: bool = False) -> CpuPlan
     quantized ``<stem>.int8.onnx`` ships beside the model."""
     if capabilities.openvino is None:
         return CpuPlan("onnxruntime", "fp32", "OpenVINO is not installed")
+    cap = capabilities.describe_cap()
     if capabilities.bf16:
-        return CpuPlan("openvino", "bf16", "native bf16 on this CPU (AVX512-BF16 or AMX)")
+        return CpuPlan("openvino", "bf16", f"native bf16 on this CPU (AVX512-BF16 or AMX){cap}")
     if int8_model and capabilities.fast_int8:
-        return CpuPlan("openvino", "int8", "no native bf16 on this CPU, and an INT8 model ships (faster than fp32 from AVX2 up)")
-    return CpuPlan("openvino", "fp32", "no native bf16 on this CPU and no INT8 model; OpenVINO fp32 beat ONNX Runtime fp32")
+        return CpuPlan(
+            "openvino", "int8", f"no native bf16 on this CPU{cap}, and an INT8 model ships (faster than fp32 from AVX2 up)"
+        )
+    return CpuPlan(
+        "openvino", "fp32", f"no native bf16 on this CPU{cap} and no INT8 model; OpenVINO fp32 beat ONNX Runtime fp32"
+    )
 
 
 def int8_model_beside(path: Path) -> bool:

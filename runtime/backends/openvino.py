@@ -15,6 +15,7 @@ import numpy as np
 
 from msau.runtime.artifacts import IR_SUFFIX, ONNX_SUFFIX
 from msau.runtime.backends.base import Backend, BackendError, MissingDependencyError, check_contract, load_error
+from msau.runtime.backends.onednn_isa import BF16_ISA, cap_allows, onednn_isa_cap
 from msau.runtime.contract import CONTRACT_VERSION_KEY, INPUT_NAME, OUTPUT_NAME, check_contract_version
 
 # The CPU plugin's names for our precisions (INFERENCE_PRECISION_HINT).
@@ -37,7 +38,10 @@ def import_openvino():
 
 
 def bf16_supported(core=None, device: str = "CPU") -> bool:
-    """True if OpenVINO reports native bf16 on this device (OPTIMIZATION_CAPABILITIES lists BF16)."""
+    """True if OpenVINO reports native bf16 on this device (OPTIMIZATION_CAPABILITIES lists BF16) and, on the
+    CPU, no ONEDNN_MAX_CPU_ISA cap rules it out (msau.runtime.backends.onednn_isa)."""
+    if device.upper().startswith("CPU") and not cap_allows(onednn_isa_cap(), BF16_ISA):
+        return False
     if core is None:
         core = import_openvino().Core()
     try:
@@ -94,8 +98,8 @@ class OpenVINOBackend(Backend):
             )
         if precision == "bf16" and not bf16_supported(core, self.device):
             raise BackendError(
-                f"this {self.device} has no native bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lacks BF16); "
-                "use precision fp32"
+                f"this {self.device} has no native bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lacks BF16, or "
+                "ONEDNN_MAX_CPU_ISA caps it below AVX512_CORE_BF16); use precision fp32"
             )
         if hint.upper() not in PERFORMANCE_HINTS:
             raise BackendError(f"unknown OpenVINO performance hint {hint!r}; choose one of {', '.join(PERFORMANCE_HINTS)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from msau.runtime.backends import auto
+from msau.runtime.backends import auto, onednn_isa
 
 # What OpenVINO's CPU plugin reports as OPTIMIZATION_CAPABILITIES on each kind of CPU (BF16 only where native).
 OV_PLAIN = frozenset({"FP32", "FP16", "INT8", "BIN", "EXPORT_IMPORT"})
@@ -73,3 +73,36 @@ def test_cpuinfo_is_parsed_per_processor(tmp_path: Path) -> None:
     processors = auto.cpuinfo_processors(cpuinfo)
     assert [p["processor"] for p in processors] == ["0", "1"] and processors[0]["flags"] == "fpu avx2"
     assert auto.cpuinfo_processors(tmp_path / "missing") == []
+
+
+BF16_CPU = (AVX512 | {"avx512_vnni", "avx512_bf16"}, OV_BF16)  # Zen 4: what OpenVINO reports even under a cap
+
+
+@pytest.mark.parametrize(
+    ("cap", "precision"),
+    [(None, "bf16"), ("AVX512_CORE_AMX", "bf16"), ("AVX512_CORE_BF16", "bf16"), ("AVX512_CORE_VNNI", "int8"),
+     ("AVX2", "int8"), ("AVX", "fp32"), ("SSE41", "fp32")],
+)
+def test_the_onednn_isa_cap_rules_out_what_it_caps(cap: str | None, precision: str) -> None:
+    """Under ONEDNN_MAX_CPU_ISA=AVX2 on an AVX512-BF16 CPU OpenVINO still reports BF16, but cannot compile it."""
+    plan = auto.cpu_plan(auto.CpuCapabilities(*BF16_CPU, isa_cap=cap), int8_model=True)
+    assert (plan.backend, plan.precision) == ("openvino", precision)
+    assert (f"within ONEDNN_MAX_CPU_ISA={cap}" in plan.reason) == (cap is not None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "cap"),
+    [({}, None), ({"ONEDNN_MAX_CPU_ISA": "avx2"}, "AVX2"), ({"DNNL_MAX_CPU_ISA": "AVX512_CORE"}, "AVX512_CORE"),
+     ({"ONEDNN_MAX_CPU_ISA": "ALL"}, None), ({"ONEDNN_MAX_CPU_ISA": "AVX9000"}, None),
+     ({"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "SSE41"}, "AVX2")],
+)
+def test_the_cap_is_read_as_onednn_reads_it(environ: dict[str, str], cap: str | None) -> None:
+    assert onednn_isa.onednn_isa_cap(environ) == cap
+
+
+def test_the_openvino_backend_refuses_bf16_under_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openvino")
+    from msau.runtime.backends.openvino import bf16_supported
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not bf16_supported()
