@@ -121,7 +121,7 @@ class CpuCapabilities:
         )
 
     def describe_cap(self) -> str:
-        """ ", within ONEDNN_MAX_CPU_ISA=<cap>" where a cap is set, else nothing (for the plan's reason)."""
+        """The plan's note on the cap: ", within ONEDNN_MAX_CPU_ISA=<cap>" where one is set, else empty."""
         return f", within ONEDNN_MAX_CPU_ISA={self.isa_cap}" if self.isa_cap else ""
 
 

@@ -97,10 +97,13 @@ class OpenVINOBackend(Backend):
                 f"OpenVINO has no device {self.device!r} here (available: {', '.join(core.available_devices)})"
             )
         if precision == "bf16" and not bf16_supported(core, self.device):
-            raise BackendError(
-                f"this {self.device} has no native bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lacks BF16, or "
-                "ONEDNN_MAX_CPU_ISA caps it below AVX512_CORE_BF16); use precision fp32"
+            cap = onednn_isa_cap()
+            why = (
+                f"ONEDNN_MAX_CPU_ISA={cap} caps it below AVX512_CORE_BF16"
+                if not cap_allows(cap, BF16_ISA)
+                else "OpenVINO's OPTIMIZATION_CAPABILITIES lacks BF16"
             )
+            raise BackendError(f"this {self.device} has no native bf16 ({why}); use precision fp32 or int8")
         if hint.upper() not in PERFORMANCE_HINTS:
             raise BackendError(f"unknown OpenVINO performance hint {hint!r}; choose one of {', '.join(PERFORMANCE_HINTS)}")
         self.config: dict[str, str] = {

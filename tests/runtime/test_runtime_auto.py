@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,12 @@ def test_the_cap_is_read_as_onednn_reads_it(environ: dict[str, str], cap: str | 
 
 def test_the_openvino_backend_refuses_bf16_under_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("openvino")
+    from msau.runtime.backends.base import BackendError, open_backend
     from msau.runtime.backends.openvino import bf16_supported
+    from msau.runtime.models import shipped_model
 
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert not bf16_supported()
+    expected = "this CPU has no native bf16 (ONEDNN_MAX_CPU_ISA=AVX2 caps it below AVX512_CORE_BF16); use precision fp32 or int8"
+    with pytest.raises(BackendError, match=re.escape(expected)):
+        open_backend("openvino", shipped_model(), "bf16")
