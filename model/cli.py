@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--hue-jitter", type=interval(0, 1), default=defaults.hue_jitter, metavar="P",
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
+    p.add_argument(
+        "--served-weight", type=interval(0, 100), default=defaults.served_weight, metavar="W",
+        help="add W x the log-MSE of the ab as msau-run finishes them (hint correction and propagation, "
+        "differentiated through): trains the network for what users see (default 0: off)",
+    )
     p.add_argument("--val-every", type=integer(1), default=defaults.val_every, help="validate every N steps")
     p.add_argument(
         "--save-every", type=integer(1), default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps"
@@ -89,7 +94,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         crop=args.crop, early_crop=args.early_crop, early_steps=args.early_steps, early_batch_size=args.early_batch_size,
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
-        threads=args.threads, init=args.init, hue_jitter=args.hue_jitter,
+        threads=args.threads, init=args.init, hue_jitter=args.hue_jitter, served_weight=args.served_weight,
     )
 
 

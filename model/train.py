@@ -19,6 +19,7 @@ from msau.model.data import TrainingSampler, load_folder
 from msau.model.evaluate import Quality, evaluate
 from msau.model.losses import msssim_l1_loss
 from msau.model.network import MSAUNet
+from msau.model.served_loss import served_log_mse
 from msau.runtime.encoding import center_crop
 
 LAST_CHECKPOINT = "last.safetensors"
@@ -57,6 +58,7 @@ class TrainConfig:
     threads: int | None = None
     max_side: int = 1024
     hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
+    served_weight: float = 0.0  # weight of the loss on the finished ab (msau.model.served_loss); 0: off
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
 
     def crop_at(self, step: int) -> tuple[int, int]:
@@ -165,8 +167,12 @@ class Trainer:
         return float(loss.detach()), crop, batch_size
 
     def loss(self, prediction: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """MS-SSIM + L1 of the network's ab against the photo's (Zhao et al. 2016)."""
-        return msssim_l1_loss(prediction, y, self.config.ssim_weight)
+        """MS-SSIM + L1 of the network's ab against the photo's (Zhao et al. 2016), plus, with served_weight, the
+        log-MSE of the ab as the runtime finishes them."""
+        loss = msssim_l1_loss(prediction, y, self.config.ssim_weight)
+        if self.config.served_weight:
+            loss = loss + self.config.served_weight * served_log_mse(prediction, x, y)
+        return loss
 
     def validate(self) -> Quality | None:
         if not self.val_images:

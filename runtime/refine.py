@@ -207,6 +207,11 @@ def propagate_blend(
     return total / np.float32(len(sigmas))
 
 
+def edge_lightness(x: np.ndarray) -> np.ndarray:
+    """The lightness (h, w) in L* units the links are computed from, for a contract input x (4, h, w)."""
+    return cv2.GaussianBlur(np.ascontiguousarray(x[CHANNEL_L], dtype=np.float32) * L_SCALE, (0, 0), EDGE_BLUR)
+
+
 def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
     """ab (2, h, w) of the network, corrected by its errors at the hints (msau.runtime.hint_transfer) and
     propagated from the hints of its contract input x (4, h, w); the same array when x has no hints."""
@@ -214,6 +219,5 @@ def refine_with_hints(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
     if not mask.any():
         return ab
     hints = np.stack([x[CHANNEL_A_HINT], x[CHANNEL_B_HINT]]).astype(np.float32)
-    lightness = cv2.GaussianBlur(np.ascontiguousarray(x[CHANNEL_L], dtype=np.float32) * L_SCALE, (0, 0), EDGE_BLUR)
     prior = np.asarray(ab, np.float32) + hint_correction(ab, x)
-    return propagate_blend(lightness, hints, mask, prior)
+    return propagate_blend(edge_lightness(x), hints, mask, prior)

@@ -18,6 +18,7 @@ from msau.model.checkpoint import load_checkpoint, read_checkpoint_metadata
 from msau.model.cli import main as train_main
 from msau.model.config import PRESETS
 from msau.model.evaluate import evaluate
+from msau.model.served_loss import served_log_mse
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, StepReport, TrainConfig, Trainer
 
 STEPS = 30
@@ -219,6 +220,19 @@ def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
 
 
+def test_served_weight_adds_the_served_loss(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    config = dataclasses.replace(smoke_config(tmp_path / "served", steps=2), val=None)
+    plain, served = Trainer(config), Trainer(dataclasses.replace(config, served_weight=0.5))
+    x, y = (torch.from_numpy(a) for a in plain.sampler.batch(4, config.crop, config.seed, 0))
+    with torch.no_grad():
+        prediction = plain.model(x)
+        difference = served.loss(prediction, x, y) - plain.loss(prediction, x, y)
+    assert float(difference) == pytest.approx(0.5 * float(served_log_mse(prediction, x, y)), rel=1e-5)
+    losses: list[float] = []
+    served.run(lambda report: losses.append(report.loss))
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+
+
 @pytest.mark.parametrize(
     "option, message",
     [
@@ -230,6 +244,7 @@ def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp
         (["--lr", "0"], "argument --lr: must be in (0, 1], got 0"),
         (["--beta2", "1"], "argument --beta2: must be in [0, 1), got 1"),
         (["--hue-jitter", "nan"], "argument --hue-jitter: must be in [0, 1], got nan"),
+        (["--served-weight", "-1"], "argument --served-weight: must be in [0, 100], got -1"),
         (["--save-every", "-1"], "argument --save-every: must be at least 1, got -1"),
         (["--device", "gpu0"], "argument --device: must be auto, cpu, cuda or cuda:N, got 'gpu0'"),
     ],
