@@ -168,11 +168,12 @@ def finished_ab(prediction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def served_log_mse(prediction: torch.Tensor, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of log(MSE) of the finished ab against the target's (N, 2, h, w), over the samples that
-    have hints (the finish passes the others through): PSNR's own form, in contract units rather than sRGB."""
+    """Mean over the batch of log(MSE) of the finished ab against the target's (N, 2, h, w): PSNR's own form, in
+    contract units rather than sRGB. Samples without hints are finished as msau-run finishes them: not at all."""
+    finished = prediction.float().clamp(-AB_LIMIT, AB_LIMIT)
     hinted = x[:, CHANNEL_MASK].flatten(1).amax(dim=1) > 0
-    if not bool(hinted.any()):
-        return prediction.sum() * 0.0
-    finished = finished_ab(prediction[hinted], x[hinted])
-    mse = ((finished - target[hinted].float()) ** 2).mean(dim=(1, 2, 3))
+    if bool(hinted.any()):
+        index = hinted.nonzero().flatten()
+        finished = finished.index_copy(0, index, finished_ab(prediction[index], x[index]))
+    mse = ((finished - target.float()) ** 2).mean(dim=(1, 2, 3))
     return torch.log(mse + _MSE_FLOOR).mean()
