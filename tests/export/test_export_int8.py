@@ -15,6 +15,7 @@ from msau.export.checks import output_psnr, run_onnx
 from msau.export.int8 import (
     DEFAULT_FLOAT_SCOPES,
     INT8_MAX_SERVED_PSNR_DELTA,
+    INT8_MIN_OUTPUT_PSNR,
     float_nodes_of,
     quantize_int8,
     quantized_node_count,
@@ -101,11 +102,13 @@ def test_gate_refuses_an_int8_graph_calibrated_on_the_wrong_photos(check, tmp_pa
     dark = verification_set([np.full((64, 64, 3), 40, np.uint8)] * 2, SIZE, "dark photos", ratio=0.0)
     path = tmp_path / "msau-tiny.int8.onnx"
     report = quantize_int8(shipped_model(), path, dark, check)
-    # The activation ranges of dark, hintless photos clip real ones: the output is far off (16 dB measured).
-    assert report.output_psnr < 25.0
+    # The activation ranges of dark, hintless photos clip real ones: the output is far off (16 dB measured), though
+    # as served these generated photos score within the 0.15 dB limit (0.08): the output's floor refuses it.
+    assert report.output_psnr < INT8_MIN_OUTPUT_PSNR - 5
     assert not report.passed and not report.written and not path.exists()
     assert list(tmp_path.iterdir()) == []  # nothing staged beside it either
     assert f"(delta {report.image_psnr_delta:+.3f}, limit +-0.15)" in report.summary()
+    assert f"output PSNR {report.output_psnr:.1f} dB vs FP32 (min 30)" in report.summary()
     written = quantize_int8(shipped_model(), path, dark, check, write_failed=True)
     assert written.written and not written.passed and path.is_file()
 
