@@ -6,9 +6,10 @@ any hint matter in full. This loss scores the finished ab against the photo's. T
 torch, the same cascade as msau.runtime.refine (the same grids, systems and iteration counts; the systems
 themselves, which depend on the lightness and the hints only, come from the runtime's own compiled code), so that
 the gradient reaches the network through it, conjugate gradients' step sizes included. The coarsest grid is
-solved exactly by the runtime's solver both ways (its matrix is symmetric). The
-hint correction (msau.runtime.hint_transfer) is rebuilt the same way, as the network's errors at the hints spread
-over pixels that look alike, where the network's colours themselves are features.
+solved exactly by the runtime's solver both ways (its matrix is symmetric). The hint correction
+(msau.runtime.hint_transfer) is rebuilt the same way: the network's errors at the hints spread over pixels that
+look alike, the network's colours among the features. tests/model/test_model_served_loss.py keeps both twins equal
+to the runtime's.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from msau.runtime import grid_solvers, refine
-from msau.runtime import hint_transfer
+from msau.runtime import grid_solvers, hint_transfer, refine
 from msau.runtime.contract import AB_LIMIT, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK
 
 # Keeps log(MSE) finite on images the finish gets (nearly) right, e.g. gray ones: an a*b* error of about 1 unit.
