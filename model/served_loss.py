@@ -154,15 +154,13 @@ def finished_ab(prediction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     needs hints."""
     ab = prediction.float().clamp(-AB_LIMIT, AB_LIMIT)
     x = x.float()
-    x_np = x.detach().cpu().numpy()
-    ab_np = ab.detach().cpu().numpy()
     prior = ab + _hint_correction(ab, x)
     grids = []
-    for a, xi in zip(ab_np, x_np):
+    for xi in x.detach().cpu().numpy():
         hints = np.stack([xi[CHANNEL_A_HINT], xi[CHANNEL_B_HINT]]).astype(np.float32)
         mask = np.ascontiguousarray(xi[CHANNEL_MASK], dtype=np.float32)
         # The grids' own priors only serve the systems' right-hand sides, which are rebuilt from the batch's prior.
-        grids.append(refine._pyramid(refine.edge_lightness(xi), hints, mask, np.zeros_like(a), refine.LEVELS))
+        grids.append(refine._pyramid(refine.edge_lightness(xi), hints, mask, np.zeros_like(hints), refine.LEVELS))
     solutions = [_cascade(grids, prior, sigma) for sigma in refine.EDGE_SIGMAS]
     return torch.stack(solutions).mean(dim=0)
 
