@@ -7,6 +7,7 @@ import numpy as np
 
 from msau.runtime.color import image_lightness, join_lab_to_rgb_uint8
 from msau.runtime.contract import AB_LIMIT, AB_SCALE, INPUT_CHANNELS, L_SCALE, check_size
+from msau.runtime.gray_formula import LumaWeights, luma_lightness
 from msau.runtime.hints import Hints, rasterize
 from msau.runtime.refine import refine_with_hints
 
@@ -60,22 +61,33 @@ def encode(image: np.ndarray, hints: Hints | None, size: tuple[int, int]) -> tup
     return encode_lightness(lightness, hints, size), lightness
 
 
-def decode(ab: np.ndarray, lightness: np.ndarray, upsampling: str = DEFAULT_UPSAMPLING) -> np.ndarray:
+def decode(
+    ab: np.ndarray, lightness: np.ndarray, upsampling: str = DEFAULT_UPSAMPLING, luma: LumaWeights | None = None
+) -> np.ndarray:
     """sRGB uint8 (H, W, 3): network output ab (2, h, w), clipped to +-AB_LIMIT, upsampled to L*'s size and
-    joined with it."""
+    joined with it; with luma weights, joined instead with the L* that keeps a luma-made gray photo's gray under them."""
     height, width = lightness.shape
     # Scaled to a*b* units on the small grid, where it is cheap: the resize is linear, so it commutes.
     planes = np.clip(ab, -AB_LIMIT, AB_LIMIT).astype(np.float32, copy=False) * np.float32(AB_SCALE)  # (2, h, w)
     ab_full = np.empty((2, height, width), np.float32)  # each plane enlarged in place: no second full-size copy
     for plane, full in zip(planes, ab_full):
         resize(plane, height, width, upsampling, out=full)
-    return join_lab_to_rgb_uint8(np.asarray(lightness, np.float32), ab_full)
+    lightness = np.asarray(lightness, np.float32)
+    if luma is not None:
+        lightness = luma_lightness(lightness, ab_full, luma)
+    return join_lab_to_rgb_uint8(lightness, ab_full)
 
 
 def finish(
-    ab: np.ndarray, x: np.ndarray, lightness: np.ndarray, upsampling: str = DEFAULT_UPSAMPLING, refine: bool = True
+    ab: np.ndarray,
+    x: np.ndarray,
+    lightness: np.ndarray,
+    upsampling: str = DEFAULT_UPSAMPLING,
+    refine: bool = True,
+    luma: LumaWeights | None = None,
 ) -> np.ndarray:
     """The colour photo (H, W, 3) uint8 from the network's ab (2, h, w), the input x (4, h, w) it was given and
-    the photo's full-resolution L* (H, W): ab with the hints propagated into it (unless refine is False), then decoded."""
+    the photo's full-resolution L* (H, W): ab with the hints propagated into it (unless refine is False), then
+    decoded (keeping a luma-made gray photo's gray under the luma weights, if given: msau.runtime.gray_formula)."""
     ab = np.clip(ab, -AB_LIMIT, AB_LIMIT)  # before the propagation, so that an overshoot does not spread
-    return decode(refine_with_hints(ab, x) if refine else ab, lightness, upsampling)
+    return decode(refine_with_hints(ab, x) if refine else ab, lightness, upsampling, luma)
