@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from msau.runtime.colorizer import Colorizer, Prepared, as_hints
+from msau.runtime.gray_formula import LIGHTNESS
 from msau.runtime.hints import Hints
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, read_image, write_image
 
@@ -42,11 +43,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Result:
-    """What became of a job; message says why for failed and skipped jobs."""
+    """What became of a job; message says why for failed and skipped jobs; gray_formula, for a done one, what its
+    gray was read as (msau.runtime.gray_formula)."""
 
     job: Job
     status: str
     message: str = ""
+    gray_formula: str = LIGHTNESS
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Summary:
     skipped: int = 0
     seconds: float = 0.0
     failures: list[Result] = field(default_factory=list)
+    read_as_luma: dict[str, int] = field(default_factory=dict)  # done gray photos per luma formula
 
     @property
     def images_per_second(self) -> float:
@@ -66,6 +70,8 @@ class Summary:
     def add(self, result: Result) -> None:
         if result.status == DONE:
             self.done += 1
+            if result.gray_formula != LIGHTNESS:
+                self.read_as_luma[result.gray_formula] = self.read_as_luma.get(result.gray_formula, 0) + 1
         elif result.status == SKIPPED:
             self.skipped += 1
         else:
@@ -109,7 +115,7 @@ def finish_job(colorizer: Colorizer, loaded: Loaded, ab: np.ndarray, jpeg_qualit
         reference = read_image(loaded.job.reference) if loaded.job.reference is not None else None
         picture = side_by_side(loaded.image, loaded.prepared.lightness, loaded.hints, result, reference)
         write_image(loaded.job.compare, picture, jpeg_quality)
-    return Result(loaded.job, DONE)
+    return Result(loaded.job, DONE, gray_formula=loaded.prepared.gray_formula)
 
 
 def run_jobs(

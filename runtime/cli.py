@@ -17,6 +17,7 @@ from msau.runtime.batch import DEFAULT_WORKERS
 from msau.runtime.cli_types import integer, network_side, number
 from msau.runtime.colorizer import BACKEND_CHOICES
 from msau.runtime.contract import DEFAULT_SIZE
+from msau.runtime.gray_formula import GRAY_FROM_CHOICES
 from msau.runtime.image_io import DEFAULT_JPEG_QUALITY, WRITE_FORMATS
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_jpeg_quality, check_max_pixels
 
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-refine", action="store_true",
         help="use the network's colours as they are (default: they are corrected by their errors at the hints, "
         "then the hints' colours are spread along regions of even lightness, with them as the prior)",
+    )
+    parser.add_argument(
+        "--gray-from", choices=GRAY_FROM_CHOICES, default="auto",
+        help="how the gray inputs were made from colour: lightness (a gray v is the colour (v, v, v), as DESIGN.md "
+        "reads it), rec601 luma (OpenCV, Pillow's convert('L')), rec709 luma (scikit-image's rgb2gray), or auto "
+        "(default): told per photo by its single-pixel hints, lightness unless a luma formula clearly fits them. "
+        "Under a luma formula the output, made gray by that formula, gives the input back, hints included",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ray = parser.add_argument_group("scale out on Ray (pip install 'msau[ray]'; inputs, hints and -o on a shared filesystem)")
@@ -151,7 +159,7 @@ def _main(argv: list[str] | None) -> int:
     options = {"threads": args.threads} if args.threads else {}
     colorizer_options = dict(
         model=args.model, backend=args.backend, precision=args.precision, device=args.device, size=args.size,
-        refine=not args.no_refine, max_pixels=args.max_pixels, **options,
+        refine=not args.no_refine, max_pixels=args.max_pixels, gray_from=args.gray_from, **options,
     )
     if args.ray:
         return _main_ray(colorizer_options, inputs, args)
@@ -187,6 +195,9 @@ def _plan(inputs, args):
 
 
 def _report(summary, args) -> int:
+    for formula, count in sorted(summary.read_as_luma.items()):
+        told = ", as their hints tell (--gray-from lightness reads v as (v, v, v))" if args.gray_from == "auto" else ""
+        print(f"msau-run: {count} gray photo(s) read as {formula} luma{told}", file=sys.stderr)
     print(
         f"done {summary.done}, failed {summary.failed}, skipped {summary.skipped} "
         f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s) -> {args.out}"

@@ -17,6 +17,7 @@ from msau.runtime.allocator import keep_temporaries_on_heap
 from msau.runtime.backends.base import BACKENDS, PRECISIONS, Backend, BackendError, backend_options, open_backend
 from msau.runtime.contract import DEFAULT_SIZE, SIZE_MULTIPLE
 from msau.runtime.encoding import DEFAULT_UPSAMPLING, encode, finish
+from msau.runtime.gray_formula import LIGHTNESS, check_choice, is_gray, luma_weights, resolve
 from msau.runtime.hints import HintError, Hints, hints_from_rgba, load_hints, parse_hints_document
 from msau.runtime.image_io import check_float_range
 from msau.runtime.limits import DEFAULT_MAX_PIXELS, check_max_pixels
@@ -29,10 +30,12 @@ HintsLike = Union[None, Hints, str, Path, dict, np.ndarray]
 
 @dataclass
 class Prepared:
-    """One photo ready for the network: contract input (4, size, size) and its full-resolution L* (H, W)."""
+    """One photo ready for the network: contract input (4, size, size), its full-resolution L* (H, W) and the
+    formula its gray was made by (msau.runtime.gray_formula; lightness, the contract's, for colour photos)."""
 
     x: np.ndarray
     lightness: np.ndarray
+    gray_formula: str = LIGHTNESS
 
 
 def check_image(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -130,7 +133,10 @@ class Colorizer:
     backend's fastest accurate choice (bf16 for OpenVINO on CPUs that have it, the engine's own for TensorRT,
     fp32 otherwise); size is the square network size (a multiple of 16); refine corrects the network's colours by
     their errors at the hints and spreads the hints' colours along regions of even lightness, with them as the
-    prior (msau.runtime.refine; on by default); max_pixels refuses larger photos (msau.runtime.limits). Extra
+    prior (msau.runtime.refine; on by default); max_pixels refuses larger photos (msau.runtime.limits); gray_from
+    says how gray photos were made from colour: "lightness" (DESIGN.md's contract, v read as (v, v, v)), "rec601"
+    or "rec709" luma (then the output, made gray by that formula, is the input again), or "auto": told by the
+    single-pixel hints' colours (msau.runtime.gray_formula), the contract unless a luma formula clearly fits. Extra
     keyword options go to the backend (e.g. threads=4, streams=1 for OpenVINO); a name no backend takes is an
     error, and with backend="auto" options of the backends not chosen are left out. Use as a context manager or
     call close(). On glibc it raises the process's mmap threshold to 4 MB (msau.runtime.allocator: the finish's
@@ -147,6 +153,7 @@ class Colorizer:
         upsampling: str = DEFAULT_UPSAMPLING,
         refine: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        gray_from: str = "auto",
         **options,
     ) -> None:
         if backend not in BACKEND_CHOICES:
@@ -164,6 +171,8 @@ class Colorizer:
         self.upsampling = upsampling
         self.refine = refine
         self.max_pixels = check_max_pixels(max_pixels)
+        check_choice(gray_from)
+        self.gray_from = gray_from
         path = resolve_model(model, backend)
         if backend == "auto":
             from msau.runtime.backends.auto import choose
@@ -188,7 +197,11 @@ class Colorizer:
         image = check_image(image, self.max_pixels)
         parsed = as_hints(hints, image.shape[0], image.shape[1])
         x, lightness = encode(image, parsed, (self.size, self.size))
-        return Prepared(x, lightness)
+        return Prepared(x, lightness, self.gray_formula_for(is_gray(image), lightness, parsed))
+
+    def gray_formula_for(self, gray: bool, lightness: np.ndarray, hints: Hints) -> str:
+        """The formula a photo (gray or not, its L* (H, W), its hints) is served by, as gray_from says."""
+        return resolve(self.gray_from, gray, lightness, hints)
 
     def infer(self, prepared: Sequence[Prepared]) -> np.ndarray:
         """ab (N, 2, size, size) for prepared photos, in one backend call."""
@@ -200,7 +213,8 @@ class Colorizer:
         BackendError if the network gave NaN or infinite values (nothing is made of them)."""
         if not np.isfinite(ab).all():
             raise BackendError(f"the network's output has {int(np.size(ab) - np.isfinite(ab).sum())} NaN or infinite values")
-        return finish(ab, prepared.x, prepared.lightness, self.upsampling, self.refine)
+        luma = luma_weights(prepared.gray_formula)
+        return finish(ab, prepared.x, prepared.lightness, self.upsampling, self.refine, luma)
 
     def __call__(self, image: np.ndarray, hints: HintsLike = None) -> np.ndarray:
         """Colorize one photo (H, W) gray or (H, W, 3) RGB, uint8/uint16 -> (H, W, 3) uint8 RGB of the same size."""

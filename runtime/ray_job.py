@@ -130,6 +130,7 @@ class ColorizeBatches:
             "index": np.array([index[result.job] for result in results], np.int64),
             "status": np.array([result.status for result in results], dtype=object),
             "message": np.array([result.message for result in results], dtype=object),
+            "gray_formula": np.array([result.gray_formula for result in results], dtype=object),
         }
 
 
@@ -310,7 +311,8 @@ def _results(ray, jobs, colorizer_options, settings, workers, opener):
         )
     try:
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
-            for index, status, message in zip(batch["index"], batch["status"], batch["message"]):
-                yield Result(jobs[int(index)], str(status), str(message))
+            rows = zip(batch["index"], batch["status"], batch["message"], batch["gray_formula"])
+            for index, status, message, gray_formula in rows:
+                yield Result(jobs[int(index)], str(status), str(message), str(gray_formula))
     except ray.exceptions.RayError as error:
         raise RayJobError(f"the Ray job failed: {_root_cause(error)}") from error

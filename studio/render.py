@@ -18,6 +18,7 @@ import numpy as np
 from msau.runtime.color import image_lightness
 from msau.runtime.colorizer import Colorizer, HintsLike, Prepared, as_hints, check_image
 from msau.runtime.encoding import encode_lightness, resize
+from msau.runtime.gray_formula import is_gray
 from msau.runtime.hints import Hints
 from msau.runtime.image_io import decode_image, encode_image
 from msau.runtime.side_by_side import gray_panel
@@ -32,11 +33,13 @@ class PhotoError(ValueError):
 
 @dataclass
 class Photo:
-    """A photo held in memory for one session: its name, full-resolution L* and the preview's L*."""
+    """A photo held in memory for one session: its name, full-resolution L*, the preview's L* and whether it was
+    a gray photo (whose gray formula the hints may tell: msau.runtime.gray_formula)."""
 
     name: str
     lightness: np.ndarray  # (H, W) float32, the photo's own L*
     preview_lightness: np.ndarray  # (h, w) float32, long side at most PREVIEW_SIDE
+    gray: bool
     # The network's output for the last hints rendered: (hints key, input x (4, s, s), ab (2, s, s)).
     last: tuple[bytes, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
@@ -66,7 +69,7 @@ def photo_from_image(image: np.ndarray, name: str, max_pixels: int) -> Photo:
     except (TypeError, ValueError) as error:
         raise PhotoError(f"{name}: {error}") from None
     lightness = image_lightness(image)
-    return Photo(name, lightness, resize(lightness, *preview_shape(*lightness.shape)))
+    return Photo(name, lightness, resize(lightness, *preview_shape(*lightness.shape)), is_gray(image))
 
 
 def photo_from_bytes(data: bytes, name: str, max_pixels: int) -> Photo:
@@ -106,12 +109,14 @@ class Renderer:
     def preview(self, photo: Photo, hints: Hints) -> np.ndarray:
         """RGB uint8 (h, w, 3) at the preview size: the network's colours finished on the preview's L*."""
         x, ab = self._network(photo, hints)
-        return self.colorizer.finish(ab, Prepared(x, photo.preview_lightness))
+        formula = self.colorizer.gray_formula_for(photo.gray, photo.lightness, hints)
+        return self.colorizer.finish(ab, Prepared(x, photo.preview_lightness, formula))
 
     def full(self, photo: Photo, hints: Hints) -> np.ndarray:
         """RGB uint8 (H, W, 3) at the photo's own size, what msau-run writes for the same photo and hints."""
         x, ab = self._network(photo, hints)
-        return self.colorizer.finish(ab, Prepared(x, photo.lightness))
+        formula = self.colorizer.gray_formula_for(photo.gray, photo.lightness, hints)
+        return self.colorizer.finish(ab, Prepared(x, photo.lightness, formula))
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

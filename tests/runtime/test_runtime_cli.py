@@ -200,6 +200,28 @@ def test_bad_options_exit_2(model, photos, tmp_path, capsys, monkeypatch):
     assert main(["--help"]) == 0
 
 
+def test_gray_from_luma_gives_the_gray_back(model, tmp_path, make_image, capsys):
+    """A gray made by OpenCV (Rec. 601 luma) with hints from its colour original: by default (auto) the output made
+    gray by the same formula is the input again; read as lightness (--gray-from lightness) it is not."""
+    from msau.runtime.hints import sample_hints
+
+    original = make_image(64, 96, seed=5)
+    gray = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
+    write(tmp_path / "in.png", gray)
+    (tmp_path / "in.json").write_text(json.dumps(sample_hints(original, 0.01, 0).to_json()))
+    off = {}
+    for gray_from in ("auto", "lightness"):
+        out = tmp_path / gray_from
+        assert run(model, tmp_path / "in.png", "--hints", tmp_path / "in.json", "-o", out, "--gray-from", gray_from) == 0
+        off[gray_from] = np.abs(cv2.cvtColor(read_image(out / "in.png"), cv2.COLOR_RGB2GRAY).astype(int) - gray)
+        told = "msau-run: 1 gray photo(s) read as rec601 luma, as their hints tell (--gray-from lightness reads v as (v, v, v))"
+        assert (told in capsys.readouterr().err) == (gray_from == "auto")
+    assert np.mean(off["auto"] > 1) < 0.01
+    assert np.mean(off["lightness"] > 1) > 0.3
+    assert main([str(tmp_path / "in.png"), "-o", str(tmp_path / "o"), "--gray-from", "luma"]) == 2
+    assert "argument --gray-from: invalid choice: 'luma'" in capsys.readouterr().err
+
+
 def test_output_folder_inside_the_input_folder_is_not_rescanned(model, photos, capsys):
     (photos / "corrupt.jpg").unlink()
     (photos / "empty.png").unlink()

@@ -144,6 +144,17 @@ def test_bad_images_and_arguments(colorizer, model):
         Colorizer(model, precision="fp8")
     with pytest.raises(FileNotFoundError, match="nope.onnx: no such model file"):
         Colorizer(model.parent / "nope.onnx")
+    with pytest.raises(ValueError, match="unknown gray formula 'luma'; choose one of auto, lightness, rec601, rec709"):
+        Colorizer(model, backend="onnxruntime", gray_from="luma")
+
+
+def test_gray_from_applies_to_gray_photos_only(model):
+    """A colour photo keeps its own lightness whatever gray_from says; a gray one takes the formula asked for."""
+    colour, gray = photo(64, 80), photo(64, 80)[:, :, 0]
+    with Colorizer(model, backend="onnxruntime", size=SIZE, gray_from="rec709") as colorizer:
+        assert colorizer.prepare(colour).gray_formula == "lightness"
+        assert colorizer.prepare(gray).gray_formula == "rec709"
+        assert colorizer.prepare(gray[:, :, None]).gray_formula == "rec709"
 
 
 def test_default_model_is_the_shipped_one(model, monkeypatch):

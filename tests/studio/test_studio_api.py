@@ -133,6 +133,27 @@ def test_download_equals_msau_run(tmp_path, colorizer, kind, make_image, same_co
     same_colours(decode(download.content), expected, kind)
 
 
+def test_download_of_a_luma_gray_equals_msau_run(tmp_path, colorizer, make_image, same_colours):
+    """A gray made by OpenCV with hints from its colour original: the studio tells the formula as msau-run does."""
+    import cv2
+
+    from msau.runtime.hints import sample_hints
+
+    original = make_image(90, 70, seed=4)
+    gray = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
+    hints = sample_hints(original, 0.01, 0).to_json()
+    photo_path = tmp_path / "photo.png"
+    photo_path.write_bytes(png(gray))
+    (tmp_path / "photo.json").write_text(json.dumps(hints))
+    with make_client(colorizer) as client:
+        info = open_photo(client, photo_path.read_bytes(), "photo.png")
+        download = client.post(f"/api/sessions/{info['session']}/download", json=hints)
+    assert msau_run([str(photo_path), "--hints", str(tmp_path / "photo.json"), "-o", str(tmp_path / "out"), "-q", *BACKEND]) == 0
+    result = decode(download.content)
+    same_colours(result, read_image(tmp_path / "out" / "photo.png"), "luma gray")
+    assert np.mean(np.abs(cv2.cvtColor(result, cv2.COLOR_RGB2GRAY).astype(int) - gray) > 1) < 0.01
+
+
 def test_startup_photo_and_hints_open_in_each_tab(colorizer):
     photo = photo_from_image(gray_photo(), "start.png", 10**6)
     hints = Hints(np.array([[5, 6]], np.float32), np.array([[1, 2, 3]], np.uint8), np.array([0], np.int32))

@@ -16,7 +16,7 @@ from msau.studio.sessions import SessionStore  # noqa: E402
 
 def photo() -> Photo:
     lightness = np.zeros((4, 4), np.float32)
-    return Photo("p.png", lightness, lightness)
+    return Photo("p.png", lightness, lightness, gray=True)
 
 
 class Clock:
