@@ -22,6 +22,7 @@ import numpy as np
 
 from msau.runtime.color import BAND_PIXELS, _clip_b_as_skimage, gray_lightness, lightness as rgb_lightness
 from msau.runtime.hints import Hints
+from msau.runtime.image_io import is_colour
 
 LumaWeights = tuple[float, float, float]  # of the gamma-encoded R', G', B'
 
@@ -94,8 +95,9 @@ def luma_weights(formula: str) -> LumaWeights | None:
 
 
 def is_gray(image: np.ndarray) -> bool:
-    """True for a gray image (H, W) or (H, W, 1)."""
-    return image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
+    """True for a gray image: (H, W), (H, W, 1), or RGB(A) whose three channels are equal everywhere (a gray photo
+    saved as RGB)."""
+    return image.ndim == 2 or image.shape[2] == 1 or not is_colour(image[:, :, :3])
 
 
 def luma_lightness(target: np.ndarray, ab: np.ndarray, weights: LumaWeights) -> np.ndarray:
@@ -115,19 +117,20 @@ def _secant_lightness(wanted: np.ndarray, a: np.ndarray, b: np.ndarray, luma_of:
     """The search of luma_lightness on one band (rows, W). The error is the colour's luma minus the gray's level;
     it grows with L*. The first step moves L* by the L* of that error (a neutral gray's slope); later ones take the
     secant through the last two points, or the middle of the bracket where the secant would leave it (where the
-    sRGB gamut clips the colour, its luma stops following L*). Pixels within TOLERANCE_LEVELS stop; the point with
+    sRGB gamut clips the colour, its luma stops following L*). Pixels within TOLERANCE stop; the point with
     the smallest error seen is each pixel's answer."""
     shape = wanted.shape
     wanted, a, b = (np.ascontiguousarray(plane, np.float32).reshape(-1) for plane in (wanted, a, b))
     level = _level_of_lightness(wanted)  # (n,) the gray photo's own values in [0, 1]
 
-    def error(at: np.ndarray, lightness: np.ndarray) -> np.ndarray:
-        lab = np.stack([lightness, a[at], _clip_b_as_skimage(lightness, b[at])], axis=-1)[None]  # (1, k, 3)
+    def error(lightness: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+        """Luma minus level of (lightness, a, b) at the flat pixels ``at`` (all where None)."""
+        a_at, b_at, level_at = (a, b, level) if at is None else (a[at], b[at], level[at])
+        lab = np.stack([lightness, a_at, _clip_b_as_skimage(lightness, b_at)], axis=-1)[None]  # (1, k, 3)
         rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)[0]  # (k, 3) in [0, 1]
-        return rgb @ luma_of - level[at]
+        return rgb @ luma_of - level_at
 
-    every = np.arange(wanted.size)
-    best, best_error = wanted.copy(), error(every, wanted)
+    best, best_error = wanted.copy(), error(wanted)
     at = np.flatnonzero(np.abs(best_error) > TOLERANCE)
     previous, previous_error = wanted[at], best_error[at]
     current = np.clip(2 * previous - gray_lightness(np.clip(previous_error + level[at], 0.0, 1.0)), 0.0, 100.0)
@@ -136,7 +139,7 @@ def _secant_lightness(wanted: np.ndarray, a: np.ndarray, b: np.ndarray, luma_of:
     for _ in range(LUMA_STEPS - 1):
         if at.size == 0:
             break
-        current_error = error(at, current)
+        current_error = error(current, at)
         better = np.abs(current_error) < np.abs(best_error[at])
         best[at[better]], best_error[at[better]] = current[better], current_error[better]
         np.copyto(low, current, where=current_error <= 0)
@@ -153,6 +156,7 @@ def _secant_lightness(wanted: np.ndarray, a: np.ndarray, b: np.ndarray, luma_of:
 
 def _level_of_lightness(lightness: np.ndarray) -> np.ndarray:
     """The gray level v in [0, 1] whose colour (v, v, v) has CIE L* ``lightness``: float32, any shape."""
-    f = (lightness.astype(np.float64) + 16.0) / 116.0
-    linear = np.clip(np.where(f > 6.0 / 29.0, f**3, (f - 16.0 / 116.0) / 7.787), 0.0, 1.0)
-    return np.where(linear > 0.0031308, 1.055 * linear ** (1 / 2.4) - 0.055, 12.92 * linear).astype(np.float32)
+    f = (np.asarray(lightness, np.float32) + np.float32(16.0)) / np.float32(116.0)
+    linear = np.clip(np.where(f > np.float32(6.0 / 29.0), f**3, (f - np.float32(16.0 / 116.0)) / np.float32(7.787)), 0, 1)
+    curved = np.float32(1.055) * linear ** np.float32(1 / 2.4) - np.float32(0.055)
+    return np.where(linear > np.float32(0.0031308), curved, np.float32(12.92) * linear).astype(np.float32, copy=False)

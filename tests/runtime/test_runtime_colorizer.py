@@ -155,6 +155,7 @@ def test_gray_from_applies_to_gray_photos_only(model):
         assert colorizer.prepare(colour).gray_formula == "lightness"
         assert colorizer.prepare(gray).gray_formula == "rec709"
         assert colorizer.prepare(gray[:, :, None]).gray_formula == "rec709"
+        assert colorizer.prepare(np.dstack([gray, gray, gray])).gray_formula == "rec709"  # gray saved as RGB
 
 
 def test_default_model_is_the_shipped_one(model, monkeypatch):

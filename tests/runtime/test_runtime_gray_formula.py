@@ -97,6 +97,8 @@ def test_resolve_keeps_colour_photos_and_takes_an_explicit_formula(photo):
         resolve("luma", True, gray_lightness(gray), hints)
     assert GRAY_FROM_CHOICES == ("auto", "lightness", "rec601", "rec709")
     assert is_gray(gray) and is_gray(gray[..., None]) and not is_gray(photo)
+    saved_as_rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+    assert is_gray(saved_as_rgba) and is_gray(saved_as_rgba[..., :3])
 
 
 @pytest.mark.parametrize("formula", ["rec601", "rec709"])
