@@ -4,13 +4,13 @@ DESIGN.md reads a gray pixel v as the colour (v, v, v), i.e. as CIE lightness: t
 the colour photo gives the input again. Most tools make gray otherwise: OpenCV's COLOR_RGB2GRAY and Pillow's
 convert("L") take Rec. 601 luma (0.299 R' + 0.587 G' + 0.114 B' of the gamma-encoded channels), scikit-image's
 rgb2gray Rec. 709 luma. A luma gray read as lightness puts every saturated colour at the wrong lightness (a pure
-blue of luma 29 has the L* of gray 29, 10, instead of its own 32), and the hints themselves come back lighter or
+blue, of luma 29, gets the L* of the gray (29, 29, 29), 11, instead of its own 32), and the hints themselves come back lighter or
 darker than the colours the user gave.
 
 Hints taken from the original colours say which formula made the gray: at each single-pixel hint the gray level
-is the formula applied to the hint's colour. ``detect`` picks the formula that explains the gray at the hints to
-within rounding, the contract's lightness unless another one clearly does; a photo with hints picked by eye
-(not taken from a colour original) matches none and keeps the contract. Under a luma formula ``decode`` then
+is the formula applied to the hint's colour. ``detect`` keeps the contract's lightness unless a luma formula
+explains the gray at the hints clearly better (MAX_ERROR_LEVELS, LUMA_ERROR_SHARE); hints picked by eye (not
+taken from a colour original) fit none, and keep the contract. Under a luma formula ``decode`` then
 chooses each pixel's L* so that the output, turned gray by that formula, is the input again; the network and
 the propagation still see the contract's lightness.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from msau.runtime.color import BAND_PIXELS, _clip_b_as_skimage, gray_lightness, lightness as rgb_lightness
+from msau.runtime.color import _KAPPA, BAND_PIXELS, _clip_b_as_skimage, gray_lightness, lightness as rgb_lightness
 from msau.runtime.hints import Hints
 from msau.runtime.image_io import is_colour
 
@@ -157,6 +157,6 @@ def _secant_lightness(wanted: np.ndarray, a: np.ndarray, b: np.ndarray, luma_of:
 def _level_of_lightness(lightness: np.ndarray) -> np.ndarray:
     """The gray level v in [0, 1] whose colour (v, v, v) has CIE L* ``lightness``: float32, any shape."""
     f = (np.asarray(lightness, np.float32) + np.float32(16.0)) / np.float32(116.0)
-    linear = np.clip(np.where(f > np.float32(6.0 / 29.0), f**3, (f - np.float32(16.0 / 116.0)) / np.float32(7.787)), 0, 1)
+    linear = np.clip(np.where(f > np.float32(6.0 / 29.0), f**3, (f - np.float32(16.0 / 116.0)) / np.float32(_KAPPA)), 0, 1)
     curved = np.float32(1.055) * linear ** np.float32(1 / 2.4) - np.float32(0.055)
     return np.where(linear > np.float32(0.0031308), curved, np.float32(12.92) * linear).astype(np.float32, copy=False)
