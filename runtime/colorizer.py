@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 
@@ -197,10 +197,11 @@ class Colorizer:
         image = check_image(image, self.max_pixels)
         parsed = as_hints(hints, image.shape[0], image.shape[1])
         x, lightness = encode(image, parsed, (self.size, self.size))
-        return Prepared(x, lightness, self.gray_formula_for(is_gray(image), lightness, parsed))
+        return Prepared(x, lightness, self.gray_formula_for(lambda: is_gray(image), lightness, parsed))
 
-    def gray_formula_for(self, gray: bool, lightness: np.ndarray, hints: Hints) -> str:
-        """The formula a photo (gray or not, its L* (H, W), its hints) is served by, as gray_from says."""
+    def gray_formula_for(self, gray: Callable[[], bool], lightness: np.ndarray, hints: Hints) -> str:
+        """The formula a photo (gray() tells whether it is gray; its L* (H, W), its hints) is served by, as
+        gray_from says."""
         return resolve(self.gray_from, gray, lightness, hints)
 
     def infer(self, prepared: Sequence[Prepared]) -> np.ndarray:

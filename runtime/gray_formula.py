@@ -17,6 +17,8 @@ the propagation still see the contract's lightness.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -75,13 +77,13 @@ def detect(lightness: np.ndarray, hints: Hints) -> str:
     return LIGHTNESS
 
 
-def resolve(gray_from: str, gray: bool, lightness: np.ndarray, hints: Hints) -> str:
+def resolve(gray_from: str, gray: Callable[[], bool], lightness: np.ndarray, hints: Hints) -> str:
     """The formula to serve a photo with: ``gray_from`` itself, or for "auto" the one its hints tell (``detect``);
-    a colour photo (``gray`` False) always keeps its own lightness."""
+    a colour photo (``gray()`` False) always keeps its own lightness. gray is asked only where the answer is a
+    luma formula: for a colour photo it is a pass over every pixel."""
     check_choice(gray_from)
-    if not gray:
-        return LIGHTNESS
-    return detect(lightness, hints) if gray_from == "auto" else gray_from
+    formula = detect(lightness, hints) if gray_from == "auto" else gray_from
+    return formula if formula != LIGHTNESS and gray() else LIGHTNESS
 
 
 def check_choice(gray_from: str) -> None:

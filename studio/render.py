@@ -109,13 +109,13 @@ class Renderer:
     def preview(self, photo: Photo, hints: Hints) -> np.ndarray:
         """RGB uint8 (h, w, 3) at the preview size: the network's colours finished on the preview's L*."""
         x, ab = self._network(photo, hints)
-        formula = self.colorizer.gray_formula_for(photo.gray, photo.lightness, hints)
+        formula = self.colorizer.gray_formula_for(lambda: photo.gray, photo.lightness, hints)
         return self.colorizer.finish(ab, Prepared(x, photo.preview_lightness, formula))
 
     def full(self, photo: Photo, hints: Hints) -> np.ndarray:
         """RGB uint8 (H, W, 3) at the photo's own size, what msau-run writes for the same photo and hints."""
         x, ab = self._network(photo, hints)
-        formula = self.colorizer.gray_formula_for(photo.gray, photo.lightness, hints)
+        formula = self.colorizer.gray_formula_for(lambda: photo.gray, photo.lightness, hints)
         return self.colorizer.finish(ab, Prepared(x, photo.lightness, formula))
 
 

@@ -90,11 +90,11 @@ def test_too_few_or_patch_hints_keep_the_contract(photo):
 def test_resolve_keeps_colour_photos_and_takes_an_explicit_formula(photo):
     gray = luma_gray(photo, "rec601")
     hints = sample_hints(photo, 0.005, seed=1)
-    assert resolve("auto", False, gray_lightness(gray), hints) == LIGHTNESS
-    assert resolve("auto", True, gray_lightness(gray), hints) == "rec601"
-    assert resolve("rec709", True, gray_lightness(gray), Hints.empty()) == "rec709"
+    assert resolve("auto", lambda: False, gray_lightness(gray), hints) == LIGHTNESS
+    assert resolve("auto", lambda: True, gray_lightness(gray), hints) == "rec601"
+    assert resolve("rec709", lambda: True, gray_lightness(gray), Hints.empty()) == "rec709"
     with pytest.raises(ValueError, match=r"unknown gray formula 'luma'; choose one of auto, lightness, rec601, rec709"):
-        resolve("luma", True, gray_lightness(gray), hints)
+        resolve("luma", lambda: True, gray_lightness(gray), hints)
     assert GRAY_FROM_CHOICES == ("auto", "lightness", "rec601", "rec709")
     assert is_gray(gray) and is_gray(gray[..., None]) and not is_gray(photo)
     saved_as_rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
