@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-import threading
-import webbrowser
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
@@ -112,9 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.hints is not None and args.photo is None:
         return _error("--hints needs a PHOTO to go with")
     try:
-        import uvicorn
-
         from msau.studio.app import create_app
+        from msau.studio.server import serve
     except ImportError as error:
         return _error(f"{error.name or error} is missing; install the studio with pip install 'msau[studio]'")
     from msau.runtime.colorizer import Colorizer
@@ -151,10 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         print(f"msau-studio: {colorizer.describe()}", file=sys.stderr)
-        print(f"msau-studio: open {url} (Ctrl+C stops)", flush=True)
-        if not args.no_browser:
-            threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")).run(sockets=[sock])
+        serve(app, sock, url, open_browser=not args.no_browser)
     finally:
         sock.close()
         colorizer.close()

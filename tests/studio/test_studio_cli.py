@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -67,6 +68,7 @@ def test_bad_options_are_usage_errors(capsys, argv, message):
 
 def test_without_the_studio_extra_help_works_and_running_names_the_extra(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if pip install 'msau[studio]' had not been run
+    monkeypatch.delitem(sys.modules, "msau.studio.server", raising=False)  # imported by an earlier test
     assert main(["--help"]) == 0
     capsys.readouterr()
     assert error_of(capsys, ["--no-browser"]) == (
@@ -85,13 +87,17 @@ def test_a_port_in_use_is_a_setup_error(capsys):
     assert err.startswith(f"msau-studio: error: cannot listen on 127.0.0.1:{port} (")
 
 
-def test_another_host_warns_and_ctrl_c_stops_cleanly():
+def test_another_host_warns_answers_once_announced_and_ctrl_c_stops_cleanly():
     command = [sys.executable, "-m", "msau.studio.cli", "--no-browser", "--backend", "onnxruntime",
                "--host", "127.0.0.2", "--port", str(free_port())]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         assert line.startswith("msau-studio: open http://127.0.0.2:"), line
+        url = line.split()[2]
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # whatever *_proxy the shell has
+        with direct.open(url, timeout=10) as page:  # announced only once it answers
+            assert page.status == 200
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
