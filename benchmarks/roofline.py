@@ -4,8 +4,9 @@ peak per precision, so that achieved GFLOP/s of a backend can be read against wh
 FLOPs are 2 x multiply-accumulates of convolutions, transposed convolutions and matrix products (the
 bulk of MSAU-Net's work; activations, pooling and attention element-wise ops are not counted), the same
 rule as msau.model.network.count_gflops. The peak is the best of repeated square matmuls (numpy float32, or
-torch's if it is already loaded and faster; torch for bf16/fp16 and on CUDA): a practical ceiling for dense
-compute, not the datasheet figure. On a busy machine both figures are noisy, and a backend can land above
+torch's if it is already loaded and faster; torch for bf16/fp16/int8 and on CUDA): a practical ceiling for dense
+compute, not the datasheet figure. A reduced precision whose matmul runs slower than float32's has no peak: torch
+has no fast kernel for it on that CPU (bf16 and int8 on AVX2), so its figure says nothing of the hardware. On a busy machine both figures are noisy, and a backend can land above
 100% of the peak when it caught quieter moments than the matmul did (or has a better kernel than the BLAS).
 """
 
@@ -216,6 +217,30 @@ def _sizes(sizes: tuple[int, ...]) -> str:
     return " and ".join(f"{n}^2" for n in sizes)
 
 
+def _cpu_fp32_peak(seconds: float) -> tuple[float, str]:
+    """(GFLOP/s, how) of numpy's float32 matmul, or torch's where it is loaded and faster."""
+    gflops = max(numpy_matmul_peak(n, seconds) for n in CPU_MATMUL_SIZES)
+    how = f"numpy float32 matmul, best of {_sizes(CPU_MATMUL_SIZES)}"
+    if "torch" in sys.modules:  # oneDNN's sgemm can beat the BLAS numpy has; the better one is the ceiling
+        torch_peak = max(torch_matmul_peak("fp32", "cpu", n, seconds) for n in CPU_MATMUL_SIZES)
+        if torch_peak > gflops:
+            gflops, how = torch_peak, f"torch fp32 matmul on the CPU (beat numpy's), best of {_sizes(CPU_MATMUL_SIZES)}"
+    return gflops, how
+
+
+def reduced_precision_ceiling(precision: str, gflops: float, fp32_gflops: float) -> tuple[float | None, str]:
+    """(peak, how) for torch's CPU matmul in a reduced precision (bf16, fp16, int8) that ran at ``gflops``, where
+    float32 runs at ``fp32_gflops``. Slower than float32, it is torch's fallback for a CPU without kernels for that
+    precision (int8 on AVX2 ran at 2.5 GOP/s against float32's 150), not a ceiling: no peak then."""
+    how = f"torch {precision} matmul on the CPU, best of {_sizes(CPU_MATMUL_SIZES)}"
+    if gflops < fp32_gflops:
+        return None, (
+            f"not a ceiling: {how} ran at {gflops:.1f} GFLOP/s, below float32's {fp32_gflops:.1f} "
+            f"(no fast {precision} kernel in torch for this CPU)"
+        )
+    return gflops, how
+
+
 def measure_peaks(wanted: set[tuple[str, str]], seconds: float = PEAK_SECONDS) -> dict[str, dict]:
     """Peaks for the (place, precision) pairs asked for, place 'cpu' or 'gpu'; key 'cpu/fp32' etc.
 
@@ -223,22 +248,21 @@ def measure_peaks(wanted: set[tuple[str, str]], seconds: float = PEAK_SECONDS) -
     measured, or why not).
     """
     peaks = {}
+    cpu_fp32: list[tuple[float, str]] = []  # measured once, for its own entry and as the bar for reduced precisions
+
+    def cpu_fp32_peak() -> tuple[float, str]:
+        if not cpu_fp32:
+            cpu_fp32.append(_cpu_fp32_peak(seconds))
+        return cpu_fp32[0]
+
     for place, precision in sorted(wanted):
         key = f"{place}/{precision}"
         try:
             if place == "cpu" and precision == "fp32":
-                gflops = max(numpy_matmul_peak(n, seconds) for n in CPU_MATMUL_SIZES)
-                how = f"numpy float32 matmul, best of {_sizes(CPU_MATMUL_SIZES)}"
-                if "torch" in sys.modules:  # oneDNN's sgemm can beat the BLAS numpy has; the better one is the ceiling
-                    torch_peak = max(torch_matmul_peak("fp32", "cpu", n, seconds) for n in CPU_MATMUL_SIZES)
-                    if torch_peak > gflops:
-                        gflops, how = (
-                            torch_peak,
-                            f"torch fp32 matmul on the CPU (beat numpy's), best of {_sizes(CPU_MATMUL_SIZES)}",
-                        )
+                gflops, how = cpu_fp32_peak()
             elif place == "cpu":
                 gflops = max(torch_matmul_peak(precision, "cpu", n, seconds) for n in CPU_MATMUL_SIZES)
-                how = f"torch {precision} matmul on the CPU, best of {_sizes(CPU_MATMUL_SIZES)}"
+                gflops, how = reduced_precision_ceiling(precision, gflops, cpu_fp32_peak()[0])
             else:
                 gflops = max(torch_matmul_peak(precision, "cuda", n, seconds) for n in GPU_MATMUL_SIZES)
                 how = f"torch {precision} matmul on cuda, {_sizes(GPU_MATMUL_SIZES)} (TF32 off)"
