@@ -28,7 +28,7 @@ import numpy as np
 
 from msau.benchmarks.configs import FAILED, OK, Config, check_output, classify_open_error, open_config, run_error
 from msau.benchmarks.schema import ConfigResult
-from msau.runtime.contract import AB_SCALE, DEFAULT_SIZE, check_size
+from msau.runtime.contract import AB_LIMIT, AB_SCALE, DEFAULT_SIZE, check_size
 from msau.runtime.encoding import center_crop, encode, finish
 from msau.runtime.hints import Hints, sample_hints
 from msau.runtime.metrics import psnr, ssim
@@ -132,8 +132,10 @@ def infer_all(backend, x: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def parity(ab: np.ndarray, ab_ref: np.ndarray, rgb: list[np.ndarray], rgb_ref: list[np.ndarray]) -> dict:
-    """How far a configuration's output is from the reference's: ab in CIE units, RGB as PSNR (dB)."""
-    diff = np.abs(ab.astype(np.float64) - ab_ref) * AB_SCALE
+    """How far a configuration's output is from the reference's: ab in CIE units, RGB as PSNR (dB). The ab are
+    compared as the runtime uses them, clipped to +-AB_LIMIT: the network overshoots at a few border pixels, by
+    up to 6x the limit, and there two precisions differed by 389 CIE units that no user ever sees."""
+    diff = np.abs(np.clip(ab.astype(np.float64), -AB_LIMIT, AB_LIMIT) - np.clip(ab_ref, -AB_LIMIT, AB_LIMIT)) * AB_SCALE
     return {
         "max_abs_ab": float(diff.max()),
         "mean_abs_ab": float(diff.mean()),

@@ -3,7 +3,7 @@ import pytest
 
 from msau.benchmarks.configs import Config, plan_configs
 from msau.benchmarks.contact_sheet import GAP, LABEL_HEIGHT, contact_sheet, write_contact_sheet
-from msau.benchmarks.quality import Photo, QualityError, load_photos, prepare, run_quality
+from msau.benchmarks.quality import Photo, QualityError, load_photos, parity, prepare, run_quality
 from msau.runtime.color import rgb_to_lab
 from msau.runtime.contract import AB_SCALE
 from msau.runtime.hints import sample_hints
@@ -80,6 +80,18 @@ def test_parity_against_the_reference_is_in_cie_units(photos):
     assert parity.mean_abs_ab == pytest.approx(0.01 * AB_SCALE, abs=1e-4)
     assert 25.0 < parity.psnr_vs_reference < 60.0
     assert shifted.by_ratio[0].psnr < truth.by_ratio[0].psnr
+
+
+def test_parity_compares_ab_as_the_runtime_clips_them(photos):
+    reference = np.zeros((1, 2, 4, 4), np.float32)
+    reference[0, 0, 0, 0] = 3.0  # an overshoot at a border pixel, beyond AB_LIMIT
+    other = reference.copy()
+    other[0, 0, 0, 0] = 6.5
+    other[0, 1, 2, 2] = 0.1
+    rgb = [photos[0].ground_truth]
+    figures = parity(other, reference, rgb, rgb)
+    assert figures["max_abs_ab"] == pytest.approx(0.1 * AB_SCALE)  # the overshoot is clipped in both
+    assert figures["mean_abs_ab"] == pytest.approx(0.1 * AB_SCALE / 32)
 
 
 def test_without_the_reference_the_first_fp32_result_is_used(photos):
