@@ -14,8 +14,8 @@ single pixels drawn with numpy's default_rng(seed + i), taking their colours fro
 the original project's 7x7 grid with --grid). Every configuration sees the same hints.
 
 Metrics: msau.runtime.metrics psnr/ssim (skimage definitions) on sRGB uint8, per image, then averaged.
-Parity: max and mean |ab - ab_ref| in CIE units (ab x 110) and the PSNR of the RGB result against the
-reference's, averaged per image.
+Parity: max and mean |ab - ab_ref| in CIE units (ab x 110, both clipped to +-1 as the runtime clips them) and the
+PSNR of the RGB result against the reference's, averaged per image.
 """
 
 from __future__ import annotations
@@ -261,5 +261,6 @@ def quality_settings(
         "preprocessing": PREPROCESSING.format(size=size),
         "hint_sampling": HINT_RULE,
         "metrics": "msau.runtime.metrics psnr/ssim (skimage definitions) on sRGB uint8, per image, averaged",
-        "parity": "max/mean |ab - ab_ref| x 110 (CIE units) and PSNR of the RGB result vs the reference's",
+        "parity": "max/mean |ab - ab_ref| x 110 (CIE units; both clipped to +-1 first, as the runtime does) and PSNR "
+        "of the RGB result vs the reference's",
     }
