@@ -6,8 +6,9 @@ bulk of MSAU-Net's work; activations, pooling and attention element-wise ops are
 rule as msau.model.network.count_gflops. The peak is the best of repeated square matmuls (numpy float32, or
 torch's if it is already loaded and faster; torch for bf16/fp16/int8 and on CUDA): a practical ceiling for dense
 compute, not the datasheet figure. A reduced precision whose matmul runs slower than float32's has no peak: torch
-has no fast kernel for it on that CPU (bf16 and int8 on AVX2), so its figure says nothing of the hardware. On a busy machine both figures are noisy, and a backend can land above
-100% of the peak when it caught quieter moments than the matmul did (or has a better kernel than the BLAS).
+has no fast kernel for it on that CPU (bf16 and int8 on AVX2), so its figure says nothing of the hardware. On a
+busy machine both figures are noisy, and a backend can land above 100% of the peak when it caught quieter moments
+than the matmul did (or has a better kernel than the BLAS).
 """
 
 from __future__ import annotations

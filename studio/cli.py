@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import threading
+import webbrowser
 from pathlib import Path
 
 from msau.runtime.backends.base import PRECISIONS, BackendError
@@ -148,7 +150,13 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         print(f"msau-studio: {colorizer.describe()}", file=sys.stderr)
-        serve(app, sock, url, open_browser=not args.no_browser)
+
+        def announce() -> None:  # once the server answers: a Ctrl+C right after the address stops it cleanly
+            print(f"msau-studio: open {url} (Ctrl+C stops)", flush=True)
+            if not args.no_browser:
+                threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+
+        serve(app, sock, on_ready=announce)
     finally:
         sock.close()
         colorizer.close()

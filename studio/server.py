@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import socket
-import sys
-import threading
-import webbrowser
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
 
 
-class AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that gives its address (and opens the browser) only once it serves.
+class ReadyServer(uvicorn.Server):
+    """A uvicorn server that calls ``on_ready`` once it answers requests.
 
-    Before that, Ctrl+C can land anywhere (inside logging's set-up, say) and leave a traceback; once uvicorn
-    serves, it owns the signal and stops cleanly, so whoever waits for the address may stop it at once.
+    Until then Ctrl+C can land anywhere (inside logging's set-up, say) and leave a traceback; from then on uvicorn
+    owns the signal and stops cleanly, so whoever is told the address may stop the server at once.
     """
 
-    def __init__(self, config: uvicorn.Config, url: str, open_browser: bool) -> None:
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
         super().__init__(config)
-        self.url, self.open_browser = url, open_browser
+        self.on_ready = on_ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            print(f"msau-studio: open {self.url} (Ctrl+C stops)", file=sys.stdout, flush=True)
-            if self.open_browser:
-                threading.Timer(0.5, webbrowser.open, args=(self.url,)).start()
+            self.on_ready()
 
 
-def serve(app: Starlette, sock: socket.socket, url: str, open_browser: bool) -> None:
-    """Serve app on the listening sock until Ctrl+C, announcing url on stdout once requests are answered."""
+def serve(app: Starlette, sock: socket.socket, on_ready: Callable[[], None]) -> None:
+    """Serve app on the listening sock until Ctrl+C; on_ready is called once requests are answered."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    AnnouncingServer(config, url, open_browser).run(sockets=[sock])
+    ReadyServer(config, on_ready).run(sockets=[sock])
