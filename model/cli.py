@@ -73,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=defaults.seed, help="seeds weights, crops and hints")
     p.add_argument("--device", type=_device, default=defaults.device, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast on CPU, fp16 on CUDA)")
+    p.set_defaults(amp=None)  # neither flag: autocast where it pays (msau.model.train.resolve_amp)
+    amp = p.add_mutually_exclusive_group()
+    amp.add_argument(
+        "--amp", dest="amp", action="store_true", default=argparse.SUPPRESS,
+        help="autocast: bf16 on CPU, fp16 on CUDA (default: on a GPU, and on a CPU with native bf16, AVX512-BF16 or "
+        "AMX; float32 elsewhere, where bf16 is emulated and ~10x slower)",
+    )
+    amp.add_argument("--no-amp", dest="amp", action="store_false", default=argparse.SUPPRESS, help="train in float32")
     p.add_argument("--threads", type=integer(1), help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--init", metavar="WEIGHTS",
@@ -93,7 +100,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         data=args.data, val=args.val, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
         crop=args.crop, early_crop=args.early_crop, early_steps=args.early_steps, early_batch_size=args.early_batch_size,
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
-        val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
+        val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=args.amp,
         threads=args.threads, init=args.init, hue_jitter=args.hue_jitter, served_weight=args.served_weight,
     )
 
@@ -155,6 +162,7 @@ def _main(argv: list[str] | None) -> int:
         f"preset {config.preset}, device {trainer.device}, starting at step {trainer.step}/{config.steps}",
         file=sys.stderr,
     )
+    print(f"msau-train: {trainer.precision.reason}", file=sys.stderr)
     bar = tqdm(total=config.steps, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True) if tqdm else None
 
     def on_step(report: StepReport) -> None:

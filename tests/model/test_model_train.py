@@ -15,11 +15,20 @@ import pytest
 import torch
 
 from msau.model.checkpoint import load_checkpoint, read_checkpoint_metadata
-from msau.model.cli import main as train_main
+from msau.model.cli import build_parser, main as train_main
 from msau.model.config import PRESETS
 from msau.model.evaluate import evaluate
 from msau.model.served_loss import served_log_mse
-from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, LOG_FILE, StepReport, TrainConfig, Trainer
+from msau.model.train import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    LOG_FILE,
+    Precision,
+    StepReport,
+    TrainConfig,
+    Trainer,
+    resolve_amp,
+)
 
 STEPS = 30
 
@@ -185,16 +194,19 @@ def test_cli_trains_and_resumes(photo_folders: tuple[Path, Path], tmp_path: Path
     assert train_main(common + ["--steps", "2"]) == 0
     first = capsys.readouterr()
     assert "4 training images, 0 validation images" in first.err and "starting at step 0/2" in first.err
+    assert resolve_amp(None, torch.device("cpu")).reason in first.err  # bf16 autocast or float32, by the CPU
     assert "done, 2 steps" in first.out
     assert read_checkpoint_metadata(out / LAST_CHECKPOINT)[1]["step"] == 2
     assert not (out / BEST_CHECKPOINT).exists()  # no validation folder, no best model
 
-    assert train_main(common + ["--steps", "3", "--resume", "--val", str(val)]) == 0
+    assert train_main(common + ["--steps", "3", "--resume", "--val", str(val), "--no-amp"]) == 0
     second = capsys.readouterr()
     assert "2 validation images" in second.err and "starting at step 2/3" in second.err
+    assert "msau-train: float32, as asked" in second.err
     assert "step 3: val PSNR" in second.out
     _, info = read_checkpoint_metadata(out / LAST_CHECKPOINT)
     assert info["step"] == 3 and info["train_config"]["preset"] == smallest_preset()
+    assert info["autocast"] is False and info["train_config"]["amp"] is False
     assert (out / BEST_CHECKPOINT).exists()
 
 
@@ -208,6 +220,25 @@ def test_cli_stop_at_keeps_the_schedule_and_resumes(photo_folders: tuple[Path, P
     assert info["step"] == 2 and info["train_config"]["steps"] == 4
     assert train_main(common + ["--resume"]) == 0
     assert read_checkpoint_metadata(out / LAST_CHECKPOINT)[1]["step"] == 4
+
+
+def test_autocast_where_it_pays_unless_asked() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    native = resolve_amp(None, cpu, native_bf16=lambda: True)
+    emulated = resolve_amp(None, cpu, native_bf16=lambda: False)
+    assert native.autocast and native.reason == "bf16 autocast: this CPU computes bf16 natively (AVX512-BF16 or AMX)"
+    assert not emulated.autocast and emulated.reason.startswith("float32: this CPU has no native bf16")
+    assert resolve_amp(True, cpu, native_bf16=lambda: False) == Precision(True, "bf16 autocast, as asked")
+    assert resolve_amp(False, cpu, native_bf16=lambda: True) == Precision(False, "float32, as asked")
+    assert resolve_amp(None, cuda, native_bf16=lambda: False) == Precision(True, "fp16 autocast on the GPU")
+
+
+def test_the_amp_flags(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    parser = build_parser()
+    common = ["--data", "d", "--out", "o"]
+    assert [parser.parse_args(common + flags).amp for flags in ([], ["--amp"], ["--no-amp"])] == [None, True, False]
+    assert train_main(common + ["--amp", "--no-amp"]) == 2
+    assert "argument --no-amp: not allowed with argument --amp" in capsys.readouterr().err
 
 
 def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
