@@ -101,22 +101,23 @@ class Precision:
     reason: str
 
 
-def resolve_amp(amp: bool | None, device: torch.device, native_bf16: Callable[[], bool] | None = None) -> Precision:
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX (within ONEDNN_MAX_CPU_ISA): the rule auto uses for OpenVINO's bf16."""
+    from msau.runtime.backends.auto import cpu_capabilities
+
+    return cpu_capabilities().bf16
+
+
+def resolve_amp(amp: bool | None, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16) -> Precision:
     """The precision a run trains in: amp itself where given; otherwise fp16 autocast on CUDA, and on a CPU bf16
     autocast only where the CPU computes bf16 natively (AVX512-BF16 or AMX, the rule of runtime/backends/auto.py).
     Elsewhere torch emulates bf16: on an AVX2-only AMD EPYC a tiny step at 192² x 8 took 20.5 s in bf16 against
-    1.7 s in float32 (python -m msau.benchmarks.train_step). native_bf16: a stand-in for the CPU check (tests)."""
+    1.7 s in float32 (python -m msau.benchmarks.train_step)."""
     kind = "fp16 autocast" if device.type == "cuda" else "bf16 autocast"
     if amp is not None:
         return Precision(amp, f"{kind if amp else 'float32'}, as asked")
     if device.type == "cuda":
         return Precision(True, "fp16 autocast on the GPU")
-    if native_bf16 is None:
-        from msau.runtime.backends.auto import cpu_capabilities
-
-        def native_bf16() -> bool:
-            return cpu_capabilities().bf16
-
     if native_bf16():
         return Precision(True, "bf16 autocast: this CPU computes bf16 natively (AVX512-BF16 or AMX)")
     return Precision(
