@@ -108,7 +108,9 @@ def cpu_has_native_bf16() -> bool:
     return cpu_capabilities().bf16
 
 
-def resolve_amp(amp: bool | None, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16) -> Precision:
+def resolve_amp(
+    amp: bool | None, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16
+) -> Precision:
     """The precision a run trains in: amp itself where given; otherwise fp16 autocast on CUDA, and on a CPU bf16
     autocast only where the CPU computes bf16 natively (AVX512-BF16 or AMX, the rule of runtime/backends/auto.py).
     Elsewhere torch emulates bf16: on an AVX2-only AMD EPYC a tiny step at 192² x 8 took 20.5 s in bf16 against
