@@ -12,7 +12,6 @@ name, mostly ImageNet animals) the network alone lost 0.5-0.9 dB on val; on all 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
