@@ -28,13 +28,24 @@ def _device(text: str) -> str:
     return text
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" where it tells something: not for flags, options without a value, or help that already
+    gives its default in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS)) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig(data="", out="")
     p = argparse.ArgumentParser(
         prog="msau-train",
         description="Train MSAU-Net for hint-based colorization on a folder of colour photos. Writes "
         f"OUT/{LAST_CHECKPOINT} (for --resume), OUT/{BEST_CHECKPOINT} (best validation PSNR) and OUT/log.jsonl.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     p.add_argument("--data", required=True, help="folder of training photos (JPEG/PNG, searched recursively)")
     p.add_argument(
@@ -44,17 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
     p.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS), help="model size")
     p.add_argument("--steps", type=integer(1), default=defaults.steps, help="optimizer steps in total")
-    p.add_argument("--batch-size", type=integer(1), default=defaults.batch_size)
+    p.add_argument("--batch-size", type=integer(1), default=defaults.batch_size, help="crops per optimizer step")
     p.add_argument(
         "--crop", type=network_side(MAX_TRAIN_CROP), default=defaults.crop, help=f"training crop size (multiple of 16, at most {MAX_TRAIN_CROP})"
     )
     p.add_argument("--early-crop", type=network_side(MAX_TRAIN_CROP), help="smaller crop for the first --early-steps steps (cheaper)")
-    p.add_argument("--early-steps", type=integer(0), default=defaults.early_steps)
+    p.add_argument("--early-steps", type=integer(0), default=defaults.early_steps, help="steps trained at --early-crop")
     p.add_argument("--early-batch-size", type=integer(1), help="batch size with --early-crop (default: --batch-size)")
     p.add_argument("--lr", type=interval(0, 1, low_open=True), default=defaults.lr, help="Adam learning rate")
-    p.add_argument("--beta1", type=interval(0, 1, high_open=True), default=defaults.beta1)
-    p.add_argument("--beta2", type=interval(0, 1, high_open=True), default=defaults.beta2)
-    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule)
+    p.add_argument("--beta1", type=interval(0, 1, high_open=True), default=defaults.beta1, help="Adam's beta1")
+    p.add_argument("--beta2", type=interval(0, 1, high_open=True), default=defaults.beta2, help="Adam's beta2")
+    p.add_argument(
+        "--lr-schedule", choices=("cosine", "constant"), default=defaults.lr_schedule,
+        help="cosine: decays to 5%% of --lr by --steps; constant: as the original project trained",
+    )
     p.add_argument(
         "--ssim-weight", type=interval(0, 1), default=defaults.ssim_weight, help="alpha in alpha*(1-MS-SSIM)+(1-alpha)*L1"
     )

@@ -241,6 +241,14 @@ def test_the_amp_flags(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "argument --no-amp: not allowed with argument --amp" in capsys.readouterr().err
 
 
+def test_help_gives_each_default_once(capsys: pytest.CaptureFixture) -> None:
+    assert train_main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal's width
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "torch CPU threads (default: torch's choice) --init" in text  # the help's own default, not a second one
+    assert "crops per optimizer step (default: 8)" in text and "Adam's beta1 (default: 0.5)" in text
+
+
 def test_mixed_precision_steps_run(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
     # The default path: bf16 autocast on CPU (fp16 + grad scaling on CUDA); the loss stays in float32.
     config = dataclasses.replace(smoke_config(tmp_path / "amp", steps=2), amp=True, val=None)
