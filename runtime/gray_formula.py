@@ -22,7 +22,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from msau.runtime.color import _KAPPA, BAND_PIXELS, _clip_b_as_skimage, gray_lightness, lightness as rgb_lightness
+from msau.runtime.color import BAND_PIXELS, _clip_b_as_skimage, gray_lightness, lab_to_rgb, lightness as rgb_lightness
 from msau.runtime.hints import Hints
 from msau.runtime.image_io import is_colour
 
@@ -157,8 +157,9 @@ def _secant_lightness(wanted: np.ndarray, a: np.ndarray, b: np.ndarray, luma_of:
 
 
 def _level_of_lightness(lightness: np.ndarray) -> np.ndarray:
-    """The gray level v in [0, 1] whose colour (v, v, v) has CIE L* ``lightness``: float32, any shape."""
-    f = (np.asarray(lightness, np.float32) + np.float32(16.0)) / np.float32(116.0)
-    linear = np.clip(np.where(f > np.float32(6.0 / 29.0), f**3, (f - np.float32(16.0 / 116.0)) / np.float32(_KAPPA)), 0, 1)
-    curved = np.float32(1.055) * linear ** np.float32(1 / 2.4) - np.float32(0.055)
-    return np.where(linear > np.float32(0.0031308), curved, np.float32(12.92) * linear).astype(np.float32, copy=False)
+    """The gray level v in [0, 1] whose colour (v, v, v) has CIE L* ``lightness``: float32, any shape. It is the
+    decode's own Lab -> sRGB (msau.runtime.color) of the neutral colour (L*, 0, 0)."""
+    lightness = np.asarray(lightness, np.float32)
+    neutral = np.zeros(lightness.shape + (3,), np.float32)  # (..., 3) Lab
+    neutral[..., 0] = lightness
+    return lab_to_rgb(neutral)[..., 0]
