@@ -13,6 +13,7 @@ than the matmul did (or has a better kernel than the BLAS).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -249,13 +250,8 @@ def measure_peaks(wanted: set[tuple[str, str]], seconds: float = PEAK_SECONDS) -
     measured, or why not).
     """
     peaks = {}
-    cpu_fp32: list[tuple[float, str]] = []  # measured once, for its own entry and as the bar for reduced precisions
-
-    def cpu_fp32_peak() -> tuple[float, str]:
-        if not cpu_fp32:
-            cpu_fp32.append(_cpu_fp32_peak(seconds))
-        return cpu_fp32[0]
-
+    # Measured once, for its own entry and as the bar for the reduced precisions.
+    cpu_fp32_peak = functools.cache(lambda: _cpu_fp32_peak(seconds))
     for place, precision in sorted(wanted):
         key = f"{place}/{precision}"
         try:
