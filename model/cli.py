@@ -15,7 +15,6 @@ from pathlib import Path
 
 from msau.model.config import PRESETS
 from msau.runtime.cli_types import integer, interval, network_side
-from msau.model.served_loss import SERVED_SPACES
 from msau.model.train import BEST_CHECKPOINT, LAST_CHECKPOINT, StepReport, TrainConfig, Trainer
 from msau.runtime.limits import MAX_TRAIN_CROP
 
@@ -82,10 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="add W x the log-MSE of the ab as msau-run finishes them (hint correction and propagation, "
         "differentiated through): trains the network for what users see (default 0: off)",
     )
-    p.add_argument(
-        "--served-space", choices=SERVED_SPACES, default=defaults.served_space,
-        help="where --served-weight's loss compares: ab (contract units) or srgb (the decoded photo, as PSNR does)",
-    )
     p.add_argument("--val-every", type=integer(1), default=defaults.val_every, help="validate every N steps")
     p.add_argument(
         "--save-every", type=integer(1), default=defaults.save_every, help=f"write {LAST_CHECKPOINT} every N steps"
@@ -121,7 +116,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=args.amp,
         threads=args.threads, init=args.init, hue_jitter=args.hue_jitter, served_weight=args.served_weight,
-        served_space=args.served_space,
     )
 
 

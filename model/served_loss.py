@@ -19,13 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from msau.runtime import grid_solvers, hint_transfer, refine
-from msau.runtime.color import D65_WHITE, XYZ_FROM_RGB
-from msau.runtime.contract import AB_LIMIT, AB_SCALE, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK, L_SCALE
+from msau.runtime.contract import AB_LIMIT, CHANNEL_A_HINT, CHANNEL_B_HINT, CHANNEL_L, CHANNEL_MASK
 
-# Keep log(MSE) finite on images the finish gets (nearly) right, e.g. gray ones: an a*b* error of about 1 unit,
-# an sRGB error of about 1.1 levels (47 dB).
-_MSE_FLOOR = {"ab": 1e-4, "srgb": 2e-5}
-SERVED_SPACES = tuple(_MSE_FLOOR)
+# Keeps log(MSE) finite on images the finish gets (nearly) right, e.g. gray ones: an a*b* error of about 1 unit.
+_MSE_FLOOR = 1e-4
 
 
 class _ExactSolve(torch.autograd.Function):
@@ -168,33 +165,13 @@ def finished_ab(prediction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(solutions).mean(dim=0)
 
 
-_RGB_FROM_XYZN = torch.from_numpy(np.linalg.inv(XYZ_FROM_RGB / D65_WHITE[:, None]).astype(np.float32))
-_DELTA = 6.0 / 29.0
-
-
-def srgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """(N, 3, h, w) sRGB in [0, 1], clipped as a decoded photo is, of contract L (N, 1, h, w) and ab (N, 2, h, w);
-    differentiable (runtime.color.lab_to_rgb's formulas)."""
-    fy = (lightness * L_SCALE + 16.0) / 116.0
-    f = torch.cat([fy + ab[:, :1] * AB_SCALE / 500.0, fy, (fy - ab[:, 1:] * AB_SCALE / 200.0).clamp_min(0.0)], dim=1)
-    xyz = torch.where(f > _DELTA, f**3, (f - 16.0 / 116.0) * 3 * _DELTA**2)
-    linear = torch.einsum("rc,nchw->nrhw", _RGB_FROM_XYZN, xyz)
-    curved = 1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055
-    return torch.where(linear > 0.0031308, curved, 12.92 * linear).clamp(0.0, 1.0)
-
-
-def served_log_mse(prediction: torch.Tensor, x: torch.Tensor, target: torch.Tensor, space: str = "ab") -> torch.Tensor:
+def served_log_mse(prediction: torch.Tensor, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of log(MSE) of the finished ab against the target's (N, 2, h, w): PSNR's own form, in
-    contract units ("ab") or, with the lightness, as decoded sRGB ("srgb", PSNR itself). Samples without hints are
-    finished as msau-run finishes them: not at all."""
+    contract units rather than sRGB. Samples without hints are finished as msau-run finishes them: not at all."""
     finished = prediction.float().clamp(-AB_LIMIT, AB_LIMIT)
     hinted = x[:, CHANNEL_MASK].flatten(1).amax(dim=1) > 0
     if bool(hinted.any()):
         index = hinted.nonzero().flatten()
         finished = finished.index_copy(0, index, finished_ab(prediction[index], x[index]))
-    target = target.float()
-    if space == "srgb":
-        lightness = x[:, CHANNEL_L : CHANNEL_L + 1].float()
-        finished, target = srgb(lightness, finished), srgb(lightness, target)
-    mse = ((finished - target) ** 2).mean(dim=(1, 2, 3))
-    return torch.log(mse + _MSE_FLOOR[space]).mean()
+    mse = ((finished - target.float()) ** 2).mean(dim=(1, 2, 3))
+    return torch.log(mse + _MSE_FLOOR).mean()

@@ -60,7 +60,6 @@ class TrainConfig:
     max_side: int = 1024
     hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
     served_weight: float = 0.0  # weight of the loss on the finished ab (msau.model.served_loss); 0: off
-    served_space: str = "ab"  # one of SERVED_SPACES: where that loss compares
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
 
     def crop_at(self, step: int) -> tuple[int, int]:
@@ -209,7 +208,7 @@ class Trainer:
         log-MSE of the ab as the runtime finishes them."""
         loss = msssim_l1_loss(prediction, y, self.config.ssim_weight)
         if self.config.served_weight:
-            loss = loss + self.config.served_weight * served_log_mse(prediction, x, y, self.config.served_space)
+            loss = loss + self.config.served_weight * served_log_mse(prediction, x, y)
         return loss
 
     def validate(self) -> Quality | None:

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from msau.model.data import make_example
-from msau.model.served_loss import SERVED_SPACES, finished_ab, served_log_mse, srgb
-from msau.runtime.color import lab_to_rgb
+from msau.model.served_loss import finished_ab, served_log_mse
 from msau.runtime.hints import sample_clicks, sample_hints
 from msau.runtime.refine import refine_with_hints
 
@@ -38,19 +37,16 @@ def test_finish_is_the_runtimes(batch: tuple) -> None:
     np.testing.assert_allclose(ours, runtime, atol=2e-4)
 
 
-@pytest.mark.parametrize("space", SERVED_SPACES)
-def test_gradient_is_the_finishs(batch: tuple, space: str) -> None:
+def test_gradient_is_the_finishs(batch: tuple) -> None:
     x, target, prediction = batch
     leaf = prediction.clone().requires_grad_(True)
-    served_log_mse(leaf, x, target, space).backward()
+    served_log_mse(leaf, x, target).backward()
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         # Small steps: log(MSE) curves within a few hundredths on these smooth photos.
         direction = torch.randn(prediction.shape, generator=generator) * 0.001
         with torch.no_grad():
-            difference = (
-                served_log_mse(prediction + direction, x, target, space) - served_log_mse(prediction - direction, x, target, space)
-            ) / 2
+            difference = (served_log_mse(prediction + direction, x, target) - served_log_mse(prediction - direction, x, target)) / 2
         assert float((leaf.grad * direction).sum()) == pytest.approx(float(difference), rel=0.03, abs=1e-6)
 
 
@@ -68,13 +64,3 @@ def test_samples_without_hints_are_scored_as_they_are(batch: tuple) -> None:
     none[:, 0] = x[:, 0]
     plain = torch.log(((prediction - target) ** 2).mean(dim=(1, 2, 3)) + 1e-4).mean()
     assert float(served_log_mse(prediction, none, target)) == pytest.approx(float(plain), rel=1e-6)
-
-
-def test_srgb_is_the_decode() -> None:
-    rng = np.random.default_rng(0)
-    lab = np.stack([rng.uniform(0, 100, (32, 32)), rng.uniform(-110, 110, (32, 32)), rng.uniform(-110, 110, (32, 32))], axis=-1)
-    lab = lab.astype(np.float32)  # (32, 32, 3), most of it outside sRGB: the clipping is part of the decode
-    contract = torch.from_numpy(lab.transpose(2, 0, 1)[None] / np.float32([100, 110, 110])[:, None, None])
-    ours = srgb(contract[:, :1], contract[:, 1:])[0].numpy().transpose(1, 2, 0)
-    # 3.5e-4 measured: OpenCV's gamma table against the formula; a uint8 level is 3.9e-3
-    np.testing.assert_allclose(ours, lab_to_rgb(lab), atol=1e-3)
