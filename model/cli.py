@@ -28,16 +28,6 @@ def _device(text: str) -> str:
     return text
 
 
-def _short_side(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be two numbers MIN,MAX, got {text!r}") from None
-    if not 16 <= low <= high:
-        raise argparse.ArgumentTypeError(f"must be 16 <= MIN <= MAX, got {text!r}")
-    return low, high
-
-
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
     """Adds "(default: X)" where it tells something: not for flags, options without a value, or help that already
     gives its default in words."""
@@ -87,10 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="rotate the hues of this share of training patches at random (against learning colours by heart)",
     )
     p.add_argument(
-        "--short-side", type=_short_side, default=",".join(f"{side:g}" for side in defaults.short_side), metavar="MIN,MAX",
-        help="rescale each photo so its shorter side is uniform in [MIN, MAX] pixels before cropping",
-    )
-    p.add_argument(
         "--served-weight", type=interval(0, 100), default=defaults.served_weight, metavar="W",
         help="add W x the log-MSE of the ab as msau-run finishes them (hint correction and propagation, "
         "differentiated through): trains the network for what users see (default 0: off)",
@@ -130,7 +116,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr, beta1=args.beta1, beta2=args.beta2, lr_schedule=args.lr_schedule, ssim_weight=args.ssim_weight,
         val_every=args.val_every, save_every=args.save_every, seed=args.seed, device=args.device, amp=args.amp,
         threads=args.threads, init=args.init, hue_jitter=args.hue_jitter, served_weight=args.served_weight,
-        short_side=args.short_side,
     )
 
 

@@ -59,8 +59,6 @@ class TrainConfig:
     threads: int | None = None
     max_side: int = 1024
     hue_jitter: float = 0.0  # share of training patches with randomly rotated hues (see TrainingSampler)
-    # Photos are rescaled so their shorter side is uniform in this range (pixels) before a crop is cut from them.
-    short_side: tuple[float, float] = (224.0, 512.0)
     served_weight: float = 0.0  # weight of the loss on the finished ab (msau.model.served_loss); 0: off
     init: str | None = None  # start from this checkpoint's weights (and model config), fresh optimizer and schedule
 
@@ -145,7 +143,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.device = pick_device(config.device)
         self.images = load_folder(config.data, config.max_side)
-        self.sampler = TrainingSampler(self.images, tuple(config.short_side), hue_probability=config.hue_jitter)
+        self.sampler = TrainingSampler(self.images, hue_probability=config.hue_jitter)
         self.val_images = (
             [center_crop(image, config.val_size) for image in load_folder(config.val, config.max_side)]
             if config.val

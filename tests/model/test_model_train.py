@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from msau.model.checkpoint import load_checkpoint, read_checkpoint_metadata
-from msau.model.cli import build_parser, config_from_args, main as train_main
+from msau.model.cli import build_parser, main as train_main
 from msau.model.config import PRESETS
 from msau.model.evaluate import evaluate
 from msau.model.served_loss import served_log_mse
@@ -272,15 +272,6 @@ def test_served_weight_adds_the_served_loss(smoke_config: Callable[..., TrainCon
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
 
 
-def test_short_side_reaches_the_sampler(smoke_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
-    parser = build_parser()
-    common = ["--data", "d", "--out", "o"]
-    assert config_from_args(parser.parse_args(common)).short_side == (224.0, 512.0)
-    assert config_from_args(parser.parse_args(common + ["--short-side", "224,320"])).short_side == (224.0, 320.0)
-    config = dataclasses.replace(smoke_config(tmp_path / "short", steps=1), val=None, short_side=(70.0, 90.0))
-    assert Trainer(config).sampler.short_side_range == (70.0, 90.0)
-
-
 @pytest.mark.parametrize(
     "option, message",
     [
@@ -293,8 +284,6 @@ def test_short_side_reaches_the_sampler(smoke_config: Callable[..., TrainConfig]
         (["--beta2", "1"], "argument --beta2: must be in [0, 1), got 1"),
         (["--hue-jitter", "nan"], "argument --hue-jitter: must be in [0, 1], got nan"),
         (["--served-weight", "-1"], "argument --served-weight: must be in [0, 100], got -1"),
-        (["--short-side", "320,224"], "argument --short-side: must be 16 <= MIN <= MAX, got '320,224'"),
-        (["--short-side", "256"], "argument --short-side: must be two numbers MIN,MAX, got '256'"),
         (["--save-every", "-1"], "argument --save-every: must be at least 1, got -1"),
         (["--device", "gpu0"], "argument --device: must be auto, cpu, cuda or cuda:N, got 'gpu0'"),
     ],
